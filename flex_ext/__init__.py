@@ -1,0 +1,1 @@
+"""Hand-written half of the Flex client (placeholder, filled in below)."""

@@ -1,0 +1,182 @@
+"""HTTP transport settings and the urllib3 pools built from them.
+
+One place decides how the library talks to the network, so that every call (the generated
+API classes, the public-key fetch, tokenization, hosted fields) gets the same timeouts,
+proxy and TLS behaviour. Pools are shared between clients with equal settings, the way
+the official SDK shares them, but the cache is bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Union
+
+import urllib3
+from urllib3.exceptions import (
+    HTTPError as _Urllib3HTTPError,
+)
+from urllib3.exceptions import (
+    ProtocolError,
+    ProxyError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as _Urllib3TimeoutError
+
+from .errors import RequestTimeoutError, TransportError
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
+    "Response",
+    "TransportSettings",
+    "pool_manager",
+    "send",
+]
+
+#: Seconds to establish a TCP/TLS connection. Generous enough for proxies (the Java SDK's
+#: 1 s default is a known source of spurious failures), short enough to fail fast.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Seconds to wait for the response once connected.
+DEFAULT_READ_TIMEOUT = 30.0
+
+TimeoutSpec = Union[None, int, float, "tuple[float, float]", urllib3.Timeout]
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """How to reach a server: timeouts, proxy, TLS. Hashable, so pools can be shared."""
+
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    proxy_url: Optional[str] = None
+    # Kept out of repr: it is a secret.
+    proxy_basic_auth: Optional[str] = field(default=None, repr=False)
+    ssl_verify: bool = True
+    ca_certs: Optional[str] = None
+    client_cert_file: Optional[str] = None
+    client_key_file: Optional[str] = None
+    client_key_password: Optional[str] = field(default=None, repr=False)
+    max_pool_size: int = 10
+    num_pools: int = 10
+
+    def timeout(self, override: TimeoutSpec = None) -> urllib3.Timeout:
+        """The urllib3 timeout for one call: the per-call override, else these settings."""
+        if override is None:
+            return urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout)
+        if isinstance(override, urllib3.Timeout):
+            return override
+        if isinstance(override, tuple):
+            connect, read = override
+            return urllib3.Timeout(connect=float(connect), read=float(read))
+        if isinstance(override, bool) or not isinstance(override, (int, float)) or override <= 0:
+            raise TypeError(
+                "a request timeout must be a positive number of seconds or a (connect, read) tuple"
+            )
+        return urllib3.Timeout(total=float(override))
+
+
+@dataclass(frozen=True)
+class Response:
+    """A fully read HTTP response."""
+
+    status: int
+    reason: str
+    headers: urllib3.HTTPHeaderDict
+    data: bytes
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+_POOLS: OrderedDict[TransportSettings, urllib3.PoolManager] = OrderedDict()
+_POOLS_LOCK = threading.Lock()
+_MAX_SHARED_POOLS = 32
+
+
+def _build_pool(settings: TransportSettings) -> urllib3.PoolManager:
+    kwargs: dict[str, object] = {
+        "num_pools": settings.num_pools,
+        "maxsize": settings.max_pool_size,
+        "cert_reqs": "CERT_REQUIRED" if settings.ssl_verify else "CERT_NONE",
+        "retries": False,
+    }
+    if settings.ca_certs:
+        kwargs["ca_certs"] = settings.ca_certs
+    if settings.client_cert_file:
+        kwargs["cert_file"] = settings.client_cert_file
+        kwargs["key_file"] = settings.client_key_file
+        if settings.client_key_password:
+            kwargs["key_password"] = settings.client_key_password
+    if settings.proxy_url:
+        proxy_headers = None
+        if settings.proxy_basic_auth:
+            proxy_headers = urllib3.make_headers(proxy_basic_auth=settings.proxy_basic_auth)
+        return urllib3.ProxyManager(settings.proxy_url, proxy_headers=proxy_headers, **kwargs)  # type: ignore[arg-type]
+    return urllib3.PoolManager(**kwargs)  # type: ignore[arg-type]
+
+
+def pool_manager(settings: TransportSettings) -> urllib3.PoolManager:
+    """The shared pool for these settings (least recently used pools are closed first)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(settings)
+        if pool is not None:
+            _POOLS.move_to_end(settings)
+            return pool
+        pool = _build_pool(settings)
+        _POOLS[settings] = pool
+        while len(_POOLS) > _MAX_SHARED_POOLS:
+            _, old = _POOLS.popitem(last=False)
+            old.clear()
+        return pool
+
+
+def send(
+    settings: TransportSettings,
+    method: str,
+    url: str,
+    headers: Optional[Mapping[str, str]] = None,
+    body: Optional[bytes] = None,
+    timeout: TimeoutSpec = None,
+    max_body_bytes: int = 10 * 1024 * 1024,
+) -> Response:
+    """Send one request and read the whole response, with a timeout, without retries.
+
+    Connection failures become :class:`~flex_ext.errors.TransportError` and timeouts
+    :class:`~flex_ext.errors.RequestTimeoutError`; the message names the method and URL only.
+    A response larger than ``max_body_bytes`` is refused rather than buffered.
+    """
+    pool = pool_manager(settings)
+    where = f"{method.upper()} {url.split('?', 1)[0]}"
+    try:
+        raw = pool.request(
+            method.upper(),
+            url,
+            body=body,
+            headers=dict(headers or {}),
+            timeout=settings.timeout(timeout),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+        )
+        try:
+            chunks = []
+            size = 0
+            for chunk in raw.stream(65536):
+                size += len(chunk)
+                if size > max_body_bytes:
+                    raise TransportError(f"{where}: response body exceeds {max_body_bytes} bytes")
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        finally:
+            raw.release_conn()
+    except _Urllib3TimeoutError as exc:
+        raise RequestTimeoutError(f"{where}: no response within the timeout ({type(exc).__name__})") from None
+    except SSLError as exc:
+        raise TransportError(f"{where}: TLS failure ({exc.__class__.__name__})") from exc
+    except (ProxyError, ProtocolError) as exc:
+        raise TransportError(f"{where}: connection failed ({exc.__class__.__name__})") from exc
+    except _Urllib3HTTPError as exc:
+        raise TransportError(f"{where}: request failed ({exc.__class__.__name__})") from exc
+    return Response(status=raw.status, reason=raw.reason or "", headers=raw.headers, data=data)
