@@ -1,0 +1,135 @@
+"""The one seam between the generated packages (``CyberSource``, ``payroc_hosted_fields``) and
+``flex_ext``.
+
+Generated code imports ``flex_ext`` through this module only. What it gets:
+
+- :func:`client_settings`: from an official merchant-config dict (or a
+  :class:`~flex_ext.config.MerchantConfig`), the base URL, the transport settings
+  (timeouts, proxy, TLS) and a :class:`ClientSettings` whose ``headers_for`` signs one
+  request;
+- :func:`request_body` / :func:`sanitize_for_serialization`: the exact body bytes;
+- :func:`send`: the shared transport;
+- the error classes the generated ``rest`` module builds on;
+- for the compat modules the official SDK had by hand (``CyberSource.logging``,
+  ``CyberSource.utilities.flex``, ``authenticationsdk.util.jwt``), the objects they
+  re-export, loaded on first use so that ``import CyberSource`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+
+from .body import RequestBodyError, request_body, sanitize_for_serialization
+from .errors import ConfigurationError, HTTPError, RequestTimeoutError, TransportError
+from .transport import TransportSettings, send
+
+if TYPE_CHECKING:
+    from .auth import Signer
+    from .config import MerchantConfig
+
+__all__ = [
+    "ClientSettings",
+    "ConfigurationError",
+    "HTTPError",
+    "RequestBodyError",
+    "RequestTimeoutError",
+    "TransportError",
+    "TransportSettings",
+    "client_settings",
+    "request_body",
+    "sanitize_for_serialization",
+    "send",
+]
+
+_logger = logging.getLogger("flex_ext.seam")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything a generated ``ApiClient`` needs for one merchant. Immutable, thread-safe."""
+
+    merchant_config: MerchantConfig
+    base_url: str
+    transport: TransportSettings
+    signer: Signer
+    default_headers: Mapping[str, str]
+
+    def headers_for(
+        self,
+        method: str,
+        target: str,
+        body: Optional[bytes],
+        headers: Mapping[str, str],
+        authenticated: bool,
+    ) -> dict[str, str]:
+        """The final headers of one request.
+
+        ``headers`` (Accept, Content-Type, User-Agent) come first, then the merchant
+        authentication headers when the operation is authenticated, then the merchant
+        config's ``default_headers``. A default header never replaces one that the signer
+        produced: that would break the signature (the official SDK lets it, and the request
+        then fails with 401). Such a collision is logged by name once per call.
+        """
+        result = dict(headers)
+        signed: dict[str, str] = {}
+        if authenticated:
+            signed = self.signer.sign(method.upper(), target, body)
+            result.update(signed)
+        protected = {name.lower() for name in signed}
+        for name, value in self.default_headers.items():
+            if name.lower() in protected:
+                _logger.warning("default_headers[%r] ignored: the request signature sets this header", name)
+                continue
+            for existing in [key for key in result if key.lower() == name.lower()]:
+                del result[existing]
+            result[name] = value
+        return result
+
+
+def client_settings(merchant_config: Union[MerchantConfig, Mapping[str, Any]]) -> ClientSettings:
+    """Validate a merchant configuration and derive the settings of a generated client.
+
+    :raises flex_ext.errors.ConfigurationError: a mandatory key is missing or a value is
+        unusable; ``str()`` of the error is the official SDK's text where it had one.
+    """
+    from .auth import signer_for
+    from .config import coerce_merchant_config
+    from .log_config import configure_logging
+
+    config = coerce_merchant_config(merchant_config)
+    configure_logging(config.log_config)
+    return ClientSettings(
+        merchant_config=config,
+        base_url=config.base_url,
+        transport=config.transport,
+        signer=signer_for(config),
+        default_headers=dict(config.default_headers or {}),
+    )
+
+
+# Compat objects, resolved on first use: name -> (module, attribute).
+_LAZY = {
+    "LogConfiguration": ("flex_ext.log_config", "LogConfiguration"),
+    "FlexSecurityException": ("flex_ext.compat", "FlexSecurityException"),
+    "InvalidJwtException": ("flex_ext.compat", "InvalidJwtException"),
+    "InvalidJwkException": ("flex_ext.compat", "InvalidJwkException"),
+    "JwtSignatureValidationException": ("flex_ext.compat", "JwtSignatureValidationException"),
+    "parse_capture_context_response": ("flex_ext.compat", "parse_capture_context_response"),
+    "fetch_public_key": ("flex_ext.compat", "fetch_public_key"),
+    "jwt_parse": ("flex_ext.compat", "parse"),
+    "verify_jwt": ("flex_ext.compat", "verify_jwt"),
+    "get_rsa_public_key_from_jwk": ("flex_ext.compat", "get_rsa_public_key_from_jwk"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
