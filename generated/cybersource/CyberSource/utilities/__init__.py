@@ -7,8 +7,13 @@
     scripts/regenerate.
 """  # noqa: E501
 """Compat package: the official SDK's `CyberSource.utilities`."""
-from flex_ext import seam
-
-FlexSecurityException = seam.FlexSecurityException
-
 __all__ = ["FlexSecurityException"]
+
+
+def __getattr__(name):
+    # Resolved on first use, so importing this package stays cheap.
+    if name == "FlexSecurityException":
+        from flex_ext import seam
+
+        return seam.FlexSecurityException
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
