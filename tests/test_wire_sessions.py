@@ -342,3 +342,57 @@ def test_preload_content_false_returns_the_response(server: CaptureServer) -> No
 def test_request_model_field_named_fields_is_sent(server: CaptureServer) -> None:
     FlexAPIApi(config(server)).generate_flex_api_capture_context(GenerateFlexAPICaptureContextRequest())
     assert server.last.body == b"{}"
+
+
+def _tls_server(tmp_path):
+    """A CaptureServer wrapped in TLS with a throwaway self-signed certificate."""
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    srv = CaptureServer()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    srv.server.socket = context.wrap_socket(srv.server.socket, server_side=True)
+    srv.url = f"https://{srv.host}"
+    return srv
+
+
+def test_tls_is_verified_unless_ssl_verify_is_false(tmp_path) -> None:
+    with _tls_server(tmp_path) as srv:
+        with pytest.raises(ApiTransportError) as info:
+            FlexAPIApi(config(srv)).generate_flex_api_capture_context(vector_model())
+        assert "TLS" in str(info.value)
+        assert not srv.requests
+        _, status, _ = FlexAPIApi(config(srv, ssl_verify=False)).generate_flex_api_capture_context(vector_model())
+        assert status == 201 and srv.last.body == VECTOR_WIRE
+
+
+def test_nothing_secret_reaches_debug_logs_or_errors(server: CaptureServer, caplog, tmp_path) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    cfg = config(server, proxy_password="Pr0xy-Secret-77", access_token="Access-Secret-88")
+    api = FlexAPIApi(cfg)
+    api.generate_flex_api_capture_context('{"card_number": "4111 1111 1111 1111"}')
+    server.reply = Reply(status=401, body=b'{"response": {"rmsg": "Authentication Failed"}}')
+    with pytest.raises(ApiException) as info:
+        api.generate_flex_api_capture_context(vector_model())
+    signature = server.last.header("Signature").split('signature="')[1].rstrip('"')
+    texts = [record.getMessage() for record in caplog.records] + [str(info.value), repr(info.value),
+                                                                    repr(api.api_client.mconfig)]
+    for secret in (SECRET, "Pr0xy-Secret-77", "Access-Secret-88", "4111 1111 1111 1111", signature):
+        assert not any(secret in text for text in texts), secret
