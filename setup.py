@@ -1,12 +1,12 @@
-"""Packaging: one distribution providing `CyberSource` (generated), `authenticationsdk`
-(generated compat shims) and `flex_ext` (hand-written)."""
+"""Packaging: one distribution providing `CyberSource` and `payroc_hosted_fields` (generated),
+`authenticationsdk` (generated compat shims) and `flex_ext` (hand-written)."""
 
 import os
 
 from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GENERATED = {"cybersource": ("CyberSource", "authenticationsdk")}
+GENERATED = {"cybersource": ("CyberSource", "authenticationsdk"), "payroc": ("payroc_hosted_fields",)}
 
 
 def _version():
@@ -51,7 +51,7 @@ setup(
     python_requires=">=3.9",
     package_dir=package_dir,
     packages=sorted(packages),
-    package_data={"flex_ext": ["py.typed"], "CyberSource": ["py.typed"]},
+    package_data={"flex_ext": ["py.typed"], "CyberSource": ["py.typed"], "payroc_hosted_fields": ["py.typed"]},
     include_package_data=False,
     zip_safe=False,
     install_requires=[

@@ -1,5 +1,5 @@
-"""The one seam between the generated packages (``CyberSource``, ``payroc_hosted_fields``) and
-``flex_ext``.
+"""The one seam between the generated packages (``CyberSource``, ``payroc_hosted_fields``)
+and ``flex_ext``.
 
 Generated code imports ``flex_ext`` through this module only. What it gets:
 
@@ -51,7 +51,7 @@ _logger = logging.getLogger("flex_ext.seam")
 class ClientSettings:
     """Everything a generated ``ApiClient`` needs for one merchant. Immutable, thread-safe."""
 
-    merchant_config: MerchantConfig
+    merchant_config: Any  # a MerchantConfig for CyberSource; the service's own config otherwise
     base_url: str
     transport: TransportSettings
     signer: Signer
@@ -94,7 +94,16 @@ def client_settings(merchant_config: Union[MerchantConfig, Mapping[str, Any]]) -
 
     :raises flex_ext.errors.ConfigurationError: a mandatory key is missing or a value is
         unusable; ``str()`` of the error is the official SDK's text where it had one.
+
+    A configuration object of another service (the Payroc one) provides its own
+    ``client_settings()`` method and is used as it says.
     """
+    own = getattr(merchant_config, "client_settings", None)
+    if callable(own):
+        settings = own()
+        if not isinstance(settings, ClientSettings):
+            raise TypeError("client_settings() must return a flex_ext.seam.ClientSettings")
+        return settings
     from .auth import signer_for
     from .config import coerce_merchant_config
     from .log_config import configure_logging
