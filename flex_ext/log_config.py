@@ -1,0 +1,381 @@
+"""Logging of the library: the official ``LogConfiguration`` and the loggers it configures.
+
+The library logs through stdlib :mod:`logging` under two trees, ``"CyberSource"`` (the
+drop-in modules, e.g. ``"CyberSource.api_client"``) and ``"flex_ext"``. On import the only
+thing attached is a :class:`logging.NullHandler` on each tree root: no file, no stderr
+handler, no change to the root logger or to urllib3's logger. A log file appears only when
+:func:`configure_logging` is given a :class:`LogConfiguration` with ``enable_log`` set.
+
+Redaction happens twice, so that secrets cannot leak by a side door:
+
+* every logger obtained through :func:`get_logger` carries a :class:`RedactingFilter`, so a
+  record is masked when it is created, before it propagates to the user's or the root
+  logger's handlers (the official SDK's root propagation bypasses its masking);
+* the file handler formats with a :class:`RedactingFormatter`, which also catches records
+  of child loggers created without :func:`get_logger`.
+
+Card data and credentials are always masked. ``enable_masking`` (default True) controls the
+personal-data fields (names, e-mail, address) on top of that.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import threading
+from typing import Any, Mapping, Optional
+
+from .redaction import RedactingFilter, RedactingFormatter
+
+__all__ = [
+    "DEFAULT_LOG_DATE_FORMAT",
+    "DEFAULT_LOG_FILE_NAME",
+    "DEFAULT_LOG_FORMAT",
+    "DEFAULT_LOG_LEVEL",
+    "DEFAULT_LOG_MAXIMUM_SIZE",
+    "HIDE_MERCHANT_CONFIG_PROPS",
+    "LIBRARY_LOGGER_NAMES",
+    "LOG_BACKUP_COUNT",
+    "LogConfiguration",
+    "configure_logging",
+    "get_logger",
+    "sanitize_merchant_config",
+]
+
+LIBRARY_LOGGER_NAMES: tuple[str, ...] = ("CyberSource", "flex_ext")
+
+DEFAULT_LOG_FILE_NAME = "cybs"
+DEFAULT_LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+DEFAULT_LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+DEFAULT_LOG_MAXIMUM_SIZE = 10487560
+DEFAULT_LOG_LEVEL = "WARNING"
+LOG_BACKUP_COUNT = 10
+
+#: Merchant-config keys never written to a log (the official 0.0.80 list, plus
+#: ``proxy_username``). ``default_headers`` values are masked separately.
+HIDE_MERCHANT_CONFIG_PROPS: frozenset[str] = frozenset(
+    {
+        "merchantid",
+        "merchant_secretkey",
+        "merchant_keyid",
+        "key_alias",
+        "key_password",
+        "responseMlePrivateKeyFilePath",
+        "responseMlePrivateKeyFilePassword",
+        "responseMlePrivateKey",
+        "proxy_password",
+        "client_secret",
+        "ssl_key_password",
+        "access_token",
+        "refresh_token",
+        "private_key",
+        "proxy_username",
+    }
+)
+
+# Keys of the official config dict whose values are harmless to log. Anything else
+# (custom keys included) is logged by name only: the official SDK logs custom keys in clear.
+_LOGGABLE_CONFIG_KEYS: frozenset[str] = frozenset(
+    {
+        "authentication_type",
+        "run_environment",
+        "jwt_key_type",
+        "use_metakey",
+        "portfolio_id",
+        "IntermediateHost",
+        "defaultDeveloperId",
+        "solution_id",
+        "use_proxy",
+        "proxy_address",
+        "proxy_port",
+        "ssl_verify",
+        "maxNumIdleConnections",
+        "maxPoolSize",
+        "maxKeepAliveDelay",
+        "maxKeepAliveIdleWindow",
+        "keys_directory",
+        "key_file_name",
+        "enable_client_cert",
+        "client_cert_dir",
+        "ssl_client_cert",
+        "client_id",
+        "isSDK",
+        "timeout",
+        "connect_timeout",
+        "read_timeout",
+        "jwePEMFileDirectory",
+        "enableRequestMLEForOptionalApisGlobally",
+        "useMLEGlobally",
+        "disableRequestMLEForMandatoryApisGlobally",
+        "mapToControlMLEonAPI",
+        "mleForRequestPublicCertPath",
+        "requestMleKeyAlias",
+        "mleKeyAlias",
+        "enableResponseMleGlobally",
+        "responseMleKID",
+    }
+)
+
+_HIDDEN = "***"
+
+
+def _parse_bool_text(value: Any) -> Optional[bool]:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered == "true":
+            return True
+        if lowered == "false":
+            return False
+    return None
+
+
+class LogConfiguration:
+    """The official ``CyberSource.logging.log_configuration.LogConfiguration``.
+
+    Same attribute names, defaults and ``set_*`` methods. Two deliberate differences:
+    ``set_enable_masking(x)`` really sets ``x`` (the official one always sets True), and
+    the default ``log_directory`` (``<cwd>/Logs``) is computed when it is read, not when the
+    module is imported.
+    """
+
+    def __init__(self) -> None:
+        self.enable_log: bool = False
+        self.log_file_name: str = DEFAULT_LOG_FILE_NAME
+        self._log_directory: Optional[str] = None
+        self.log_format: str = DEFAULT_LOG_FORMAT
+        self.log_date_format: str = DEFAULT_LOG_DATE_FORMAT
+        self.log_maximum_size: int = DEFAULT_LOG_MAXIMUM_SIZE
+        self.log_level: str = DEFAULT_LOG_LEVEL
+        self.enable_masking: bool = True
+
+    @property
+    def log_directory(self) -> str:
+        """The directory of the log file; ``<current directory>/Logs`` unless set."""
+        if self._log_directory:
+            return self._log_directory
+        return os.path.join(os.getcwd(), "Logs")
+
+    @log_directory.setter
+    def log_directory(self, value: Optional[str]) -> None:
+        self._log_directory = os.fspath(value) if value else None
+
+    def set_enable_log(self, value: Any) -> None:
+        """A bool, or "true"/"false" in any case; anything else gives the default (False)."""
+        parsed = _parse_bool_text(value)
+        self.enable_log = parsed if parsed is not None else False
+
+    def set_log_directory(self, value: Any) -> None:
+        self.log_directory = value if value else None
+
+    def set_log_file_name(self, value: Any) -> None:
+        self.log_file_name = value if value else DEFAULT_LOG_FILE_NAME
+
+    def set_log_maximum_size(self, value: Any) -> None:
+        """An int, or a str holding one; anything else (or nothing) gives the default."""
+        if isinstance(value, bool) or value is None or value == "":
+            self.log_maximum_size = DEFAULT_LOG_MAXIMUM_SIZE
+            return
+        try:
+            self.log_maximum_size = int(value)
+        except (TypeError, ValueError):
+            self.log_maximum_size = DEFAULT_LOG_MAXIMUM_SIZE
+
+    def set_log_level(self, value: Any) -> None:
+        self.log_level = value if value else DEFAULT_LOG_LEVEL
+
+    def set_enable_masking(self, value: Any) -> None:
+        """A bool, or "true"/"false" in any case; anything else gives the default (True).
+
+        Unlike the official SDK, ``set_enable_masking(False)`` turns masking of personal
+        data off. Card data and credentials stay masked regardless.
+        """
+        parsed = _parse_bool_text(value)
+        self.enable_masking = parsed if parsed is not None else True
+
+    def set_log_format(self, value: Any) -> None:
+        self.log_format = value if value else DEFAULT_LOG_FORMAT
+
+    def set_log_date_format(self, value: Any) -> None:
+        self.log_date_format = value if value else DEFAULT_LOG_DATE_FORMAT
+
+    def __repr__(self) -> str:
+        return (
+            f"LogConfiguration(enable_log={self.enable_log!r}, log_directory={self.log_directory!r}, "
+            f"log_file_name={self.log_file_name!r}, log_level={self.log_level!r}, "
+            f"log_maximum_size={self.log_maximum_size!r}, enable_masking={self.enable_masking!r})"
+        )
+
+    @classmethod
+    def from_object(cls, source: Any) -> LogConfiguration:
+        """Copy a log configuration given as a ``LogConfiguration``-like object or a mapping.
+
+        Accepts the official SDK's own ``LogConfiguration`` object (duck-typed) and a plain
+        dict with the same attribute names. Missing attributes keep their defaults.
+        """
+        if isinstance(source, LogConfiguration):
+            return source
+        result = cls()
+
+        def get(name: str) -> Any:
+            if isinstance(source, Mapping):
+                return source.get(name)
+            return getattr(source, name, None)
+
+        if get("enable_log") is not None:
+            result.set_enable_log(get("enable_log"))
+        if get("enable_masking") is not None:
+            result.set_enable_masking(get("enable_masking"))
+        result.set_log_directory(get("log_directory"))
+        result.set_log_file_name(get("log_file_name"))
+        result.set_log_format(get("log_format"))
+        result.set_log_date_format(get("log_date_format"))
+        result.set_log_maximum_size(get("log_maximum_size"))
+        result.set_log_level(get("log_level"))
+        return result
+
+
+# --------------------------------------------------------------------------------------------
+# The library's loggers
+
+_LOCK = threading.RLock()
+# One filter instance on every library logger; its ``pii`` follows enable_masking.
+_RECORD_FILTER = RedactingFilter(pii=True)
+_FILE_HANDLER: Optional[logging.handlers.RotatingFileHandler] = None
+_FILE_HANDLER_KEY: Optional[tuple[Any, ...]] = None
+_LEVEL_SET_BY_US = False
+
+
+def _is_library_logger_name(name: str) -> bool:
+    return any(name == root or name.startswith(root + ".") for root in LIBRARY_LOGGER_NAMES)
+
+
+def _attach_filter(logger: logging.Logger) -> None:
+    if _RECORD_FILTER not in logger.filters:
+        logger.addFilter(_RECORD_FILTER)
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A library logger (``"CyberSource..."`` or ``"flex_ext..."``) with redaction attached.
+
+    Library modules must obtain their loggers here: the filter masks each record before it
+    reaches any handler, including handlers the user attaches and the root logger's.
+    """
+    if not _is_library_logger_name(name):
+        raise ValueError(f"library loggers live under {' or '.join(LIBRARY_LOGGER_NAMES)}: got {name!r}")
+    logger = logging.getLogger(name)
+    with _LOCK:
+        _attach_filter(logger)
+    return logger
+
+
+def _sweep_library_loggers() -> None:
+    # Children created with logging.getLogger() instead of get_logger() get the filter too.
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and _is_library_logger_name(name):
+            _attach_filter(logger)
+
+
+def _level_from(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    level = logging.getLevelName(str(value).strip().upper()) if value else None
+    return level if isinstance(level, int) else logging.WARNING
+
+
+def _detach_file_handler() -> None:
+    global _FILE_HANDLER, _FILE_HANDLER_KEY
+    if _FILE_HANDLER is None:
+        return
+    for root in LIBRARY_LOGGER_NAMES:
+        logging.getLogger(root).removeHandler(_FILE_HANDLER)
+    _FILE_HANDLER.close()
+    _FILE_HANDLER = None
+    _FILE_HANDLER_KEY = None
+
+
+def configure_logging(log_config: Optional[LogConfiguration]) -> None:
+    """Apply a log configuration to the library's loggers. Idempotent.
+
+    ``None`` or ``enable_log=False``: our file handler (if any) is removed and closed and the
+    levels we set are reset; nothing is written anywhere by us. ``enable_log=True``: one
+    :class:`~logging.handlers.RotatingFileHandler` on ``<log_directory>/<log_file_name>.log``
+    (``maxBytes=log_maximum_size``, ``backupCount=10``; the directory is created) is shared
+    by the ``"CyberSource"`` and ``"flex_ext"`` loggers, whose level becomes ``log_level``.
+    Calling again with an equivalent configuration keeps the same handler; a different one
+    replaces it. The root and urllib3 loggers are never touched.
+    """
+    global _FILE_HANDLER, _FILE_HANDLER_KEY, _LEVEL_SET_BY_US
+    cfg = LogConfiguration.from_object(log_config) if log_config is not None else None
+    with _LOCK:
+        _RECORD_FILTER.pii = True if cfg is None else bool(cfg.enable_masking)
+        _sweep_library_loggers()
+        if cfg is None or not cfg.enable_log:
+            _detach_file_handler()
+            if _LEVEL_SET_BY_US:
+                for root in LIBRARY_LOGGER_NAMES:
+                    logging.getLogger(root).setLevel(logging.NOTSET)
+                _LEVEL_SET_BY_US = False
+            return
+
+        path = os.path.abspath(os.path.join(cfg.log_directory, f"{cfg.log_file_name}.log"))
+        max_bytes = cfg.log_maximum_size
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+            max_bytes = DEFAULT_LOG_MAXIMUM_SIZE
+        masking = bool(cfg.enable_masking)
+        key = (path, max_bytes, cfg.log_format, cfg.log_date_format, masking)
+        if _FILE_HANDLER is None or key != _FILE_HANDLER_KEY:
+            _detach_file_handler()
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                path, maxBytes=max_bytes, backupCount=LOG_BACKUP_COUNT, encoding="utf-8", delay=True
+            )
+            handler.setFormatter(
+                RedactingFormatter(
+                    cfg.log_format or DEFAULT_LOG_FORMAT, cfg.log_date_format or None, pii=masking
+                )
+            )
+            _FILE_HANDLER = handler
+            _FILE_HANDLER_KEY = key
+        level = _level_from(cfg.log_level)
+        for root in LIBRARY_LOGGER_NAMES:
+            logger = logging.getLogger(root)
+            if _FILE_HANDLER not in logger.handlers:
+                logger.addHandler(_FILE_HANDLER)
+            logger.setLevel(level)
+        _LEVEL_SET_BY_US = True
+
+
+def sanitize_merchant_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The merchant-config dict as it may be logged.
+
+    Keys of :data:`HIDE_MERCHANT_CONFIG_PROPS` are removed; ``default_headers`` keep their
+    names but not their values (they often carry API keys); ``log_config`` is shown as its
+    repr; keys this library does not know are shown by name only.
+    """
+    result: dict[str, Any] = {}
+    for key, value in config.items():
+        if not isinstance(key, str) or key in HIDE_MERCHANT_CONFIG_PROPS:
+            continue
+        if key == "default_headers":
+            result[key] = {str(k): _HIDDEN for k in value} if isinstance(value, Mapping) else _HIDDEN
+        elif key == "log_config":
+            result[key] = repr(value) if isinstance(value, LogConfiguration) else type(value).__name__
+        elif key in _LOGGABLE_CONFIG_KEYS:
+            result[key] = value
+        else:
+            result[key] = _HIDDEN
+    return result
+
+
+def _install_null_handlers() -> None:
+    for root in LIBRARY_LOGGER_NAMES:
+        logger = logging.getLogger(root)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        _attach_filter(logger)
+
+
+_install_null_handlers()
