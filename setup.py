@@ -64,7 +64,7 @@ setup(
     extras_require={"test": TEST_REQUIRES, "dev": DEV_REQUIRES},
     entry_points={
         "console_scripts": ["flex-client = flex_ext.cli:main"],
-        "pytest11": ["flex_ext_emulator = flex_ext.pytest_plugin"],
+        "pytest11": ["flex_ext.pytest_plugin = flex_ext.pytest_plugin"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,0 +1,106 @@
+"""The main job (scripts/smoke) and the flex-client command line, run as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import _ROOT
+from flex_ext import cli
+from flex_ext.emulator import FlexEmulator
+
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [os.path.join(_ROOT, "generated", "cybersource"), os.path.join(_ROOT, "generated", "payroc"), _ROOT])}
+
+
+def run(*args: str, env: dict = ENV, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=120, env=env, input=stdin, cwd=_ROOT)
+
+
+def test_smoke_runs_the_whole_flow_against_the_emulator() -> None:
+    result = run(sys.executable, "scripts/smoke")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split("]")[0] for line in lines[:-1]] == ["[ok  "] * 5
+    assert "status=201" in lines[1]
+    assert "kid=" in lines[2] and "expires=" in lines[2]
+    assert "masked_card=XXXXXXXXXXXX1111" in lines[3]
+    assert lines[-1] == "smoke: 5 steps passed"
+    assert "4111111111111111" not in result.stdout + result.stderr
+
+
+def test_smoke_json_output() -> None:
+    result = run(sys.executable, "scripts/smoke", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["ok"] is True
+    assert [s["step"] for s in document["steps"]] == [
+        "start emulator", "capture context", "verify capture context", "tokenize test card", "verify transient token",
+    ]
+    assert all(isinstance(s["ms"], float) for s in document["steps"])
+
+
+def test_smoke_live_reports_missing_credentials() -> None:
+    env = {k: v for k, v in ENV.items() if not k.startswith("CYBERSOURCE_")}
+    result = run(sys.executable, "scripts/smoke", "--live", env=env)
+    assert result.returncode != 0
+    assert "CYBERSOURCE_MERCHANT_ID" in result.stderr
+
+
+def test_smoke_fails_with_a_non_zero_exit_and_names_the_step() -> None:
+    env = {**ENV, "CYBERSOURCE_MERCHANT_ID": "m", "CYBERSOURCE_KEY_ID": "k",
+           "CYBERSOURCE_SECRET_KEY": "c2VjcmV0LXNlY3JldC1zZWNyZXQ=", "CYBERSOURCE_RUN_ENVIRONMENT": "http://127.0.0.1:9"}
+    result = run(sys.executable, "scripts/smoke", "--live", env=env)
+    assert result.returncode == 1
+    assert "[FAIL] capture context" in result.stdout
+    assert "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["capture-context", "verify", "tokenize", "smoke"])
+def test_every_command_has_help(command: str) -> None:
+    result = run(sys.executable, "-m", "flex_ext.cli", command, "--help")
+    assert result.returncode == 0 and "usage" in result.stdout.lower()
+    assert "--json" in result.stdout
+
+
+def test_emulator_command_is_the_emulator() -> None:
+    result = run(sys.executable, "-m", "flex_ext.cli", "emulator", "--help")
+    assert result.returncode == 0 and "--port" in result.stdout
+
+
+def test_capture_context_verify_tokenize_through_the_cli(tmp_path) -> None:
+    with FlexEmulator() as emulator:
+        config_path = tmp_path / "merchant.json"
+        config_path.write_text(json.dumps(emulator.merchant_config()))
+        out = io.StringIO()
+        assert cli.main(["capture-context", "--config", str(config_path), "--json",
+                         "--field", "paymentInformation.card.number",
+                         "--field", "paymentInformation.card.securityCode:optional"], out=out) == 0
+        context = json.loads(out.getvalue())
+        assert context["required_fields"] == ["paymentInformation.card.number"]
+        assert context["optional_fields"] == ["paymentInformation.card.securityCode"]
+        assert context["origin"] == emulator.base_url and context["verified"] is True
+
+        out = io.StringIO()
+        assert cli.main(["verify", context["capture_context"], "--config", str(config_path), "--json"], out=out) == 0
+        assert json.loads(out.getvalue())["kid"] == context["kid"]
+
+        card = tmp_path / "card.json"
+        card.write_text(json.dumps({"number": "5555 5555 5555 4444"}))
+        out = io.StringIO()
+        assert cli.main(["tokenize", "--capture-context", context["capture_context"], "--config", str(config_path),
+                         "--card-json", str(card), "--json"], out=out) == 0
+        token = json.loads(out.getvalue())
+        assert token["masked_card"].endswith("4444") and "5555555555554444" not in out.getvalue()
+        assert len(token["jti"]) == 64
+
+
+def test_cli_errors_are_one_line_and_typed(tmp_path, capsys) -> None:
+    assert cli.main(["verify", "not-a-jwt", "--unverified"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("flex-client verify: JWTValidationError:")
