@@ -98,3 +98,17 @@ class HTTPError(FlexError):
         self.reason = reason
         self.body = body
         self.headers = headers
+
+
+class TokenExpiredError(JWTValidationError):
+    """A capture context or transient token is past its ``exp`` (beyond the leeway)."""
+
+
+class InvalidKidError(JWTValidationError, ValueError):
+    """A JWT ``kid`` cannot be used to look a key up (unsafe characters, too long, empty).
+
+    Also a :class:`ValueError`, as the official ``fetch_public_key`` raised.
+    """
+
+
+__all__ += ["InvalidKidError", "TokenExpiredError"]

@@ -1,0 +1,409 @@
+"""``FlexClient``: the high-level Flex API v2 client new code should use.
+
+One object, built from a :class:`~flex_ext.config.MerchantConfig` or the official config
+dict, runs the whole server-side flow::
+
+    from flex_ext.client import Card, FlexClient
+
+    client = FlexClient({
+        "authentication_type": "http_signature",
+        "merchantid": "testrest",
+        "run_environment": "apitest.cybersource.com",
+        "merchant_keyid": "08c94330-f618-42a3-b09d-e1e43be5efda",
+        "merchant_secretkey": "yBJxy6LjM2TmcPGu+GaJrHtkke25fPpUX+UY6/L/1tE=",
+    })
+    # 1. a verified capture context (POST /flex/v2/sessions through CyberSource.FlexAPIApi)
+    ctx = client.create_capture_context({
+        "paymentInformation.card.number": True,           # required
+        "paymentInformation.card.expirationMonth": True,
+        "paymentInformation.card.expirationYear": True,
+        "paymentInformation.card.securityCode": False,    # optional
+    })
+    # 2. card data -> JWE -> transient token (verified with the context's one-time key)
+    token = client.tokenize(ctx, Card("4111 1111 1111 1111", "12", "2031", security_code="123"))
+    # 3. pay with it: {"tokenInformation": {"transientTokenJwt": token.jwt}, ...}
+
+Choices made for payment engineers:
+
+* ``fields`` is a mapping of dotted field paths to "required?" booleans (the notation
+  CyberSource's field list and the capture context itself use), or a plain list of paths
+  (all required), or the official nested ``{"fields": {...}}`` body.
+* ``card`` is a :class:`Card` (normalises spaces/dashes, two-digit months and years; its
+  ``repr`` shows only the last four digits) or a mapping with ``number``,
+  ``expiration_month``/``expirationMonth``, ... keys.
+* ``bill_to``/``ship_to`` are mappings whose keys may be snake_case or camelCase;
+  ``amount`` is a ``str``/``Decimal``/``int`` total (never a ``float``) with ``currency=``,
+  or a mapping of ``amountDetails`` keys.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
+
+from .capture_context import CaptureContext, verify_capture_context
+from .errors import FieldValidationError, JWTValidationError
+from .jose import DEFAULT_LEEWAY_SECONDS, check_time_claims
+from .jwe import ALG_RSA_OAEP_256, encrypt_for_capture_context
+from .public_keys import KeyStore, PublicKeyResolver
+from .transient_token import TransientToken, post_jwe, verify_transient_token
+from .transport import TimeoutSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import MerchantConfig
+
+__all__ = [
+    "DEFAULT_CARD_FIELDS",
+    "SUPPORTED_FIELD_PATHS",
+    "Card",
+    "FlexClient",
+    "build_sessions_body",
+]
+
+_BILL_TO = (
+    "address1", "address2", "administrativeArea", "buildingNumber", "country", "district",
+    "locality", "postalCode", "email", "firstName", "lastName", "phoneNumber", "company",
+)
+_SHIP_TO = (
+    "address1", "address2", "administrativeArea", "buildingNumber", "country", "district",
+    "locality", "postalCode", "firstName", "lastName", "company",
+)
+_CARD = ("number", "securityCode", "expirationMonth", "expirationYear", "type")
+
+#: The 31 leaf paths a Flex v2 capture context can declare (protocol.md A2).
+SUPPORTED_FIELD_PATHS: frozenset[str] = frozenset(
+    [f"orderInformation.amountDetails.{f}" for f in ("totalAmount", "currency")]
+    + [f"orderInformation.billTo.{f}" for f in _BILL_TO]
+    + [f"orderInformation.shipTo.{f}" for f in _SHIP_TO]
+    + [f"paymentInformation.card.{f}" for f in _CARD]
+)
+
+#: Card number and expiry required, security code and card type optional.
+DEFAULT_CARD_FIELDS: Mapping[str, bool] = {
+    "paymentInformation.card.number": True,
+    "paymentInformation.card.expirationMonth": True,
+    "paymentInformation.card.expirationYear": True,
+    "paymentInformation.card.securityCode": False,
+    "paymentInformation.card.type": False,
+}
+
+FieldsSpec = Union[Mapping[str, Any], Iterable[str]]
+_CAMEL_RE = re.compile(r"_([a-z0-9])")
+
+
+def _camel(name: str) -> str:
+    return _CAMEL_RE.sub(lambda m: m.group(1).upper(), name)
+
+
+def build_sessions_body(fields: Optional[FieldsSpec] = None) -> dict[str, Any]:
+    """The ``POST /flex/v2/sessions`` body ``{"fields": {...}}`` for a fields spec.
+
+    ``fields`` may be ``{"dotted.path": required_bool}``, an iterable of dotted paths (all
+    required), or an already nested tree (with or without the ``fields`` wrapper), which is
+    sent as given. Dotted paths must be among :data:`SUPPORTED_FIELD_PATHS`.
+    """
+    spec: Any = DEFAULT_CARD_FIELDS if fields is None else fields
+    if isinstance(spec, Mapping):
+        if "fields" in spec and isinstance(spec["fields"], Mapping):
+            return {"fields": dict(spec["fields"])}
+        if spec and all(isinstance(v, Mapping) for v in spec.values()):
+            return {"fields": dict(spec)}
+        items = list(spec.items())
+    elif isinstance(spec, str):
+        raise TypeError("fields must be a mapping or an iterable of field paths, not a single str")
+    else:
+        items = [(path, True) for path in spec]
+    if not items:
+        raise FieldValidationError("a capture context needs at least one field")
+    unknown = tuple(sorted(str(p) for p, _ in items if p not in SUPPORTED_FIELD_PATHS))
+    if unknown:
+        raise FieldValidationError(
+            "unsupported capture-context field path(s): " + ", ".join(unknown), extra=unknown
+        )
+    tree: dict[str, Any] = {}
+    for path, required in items:
+        if not isinstance(required, bool):
+            raise FieldValidationError(f"the required flag of {path} must be True or False")
+        *parents, leaf = path.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = {} if required else {"required": False}
+    return {"fields": tree}
+
+
+_DIGITS_RE = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True, repr=False)
+class Card:
+    """Card data for :meth:`FlexClient.tokenize`; only the last four digits show in ``repr``.
+
+    Normalisation: spaces and dashes are removed from the number (12-19 digits); the month
+    becomes two digits (``"1"`` -> ``"01"``); a two-digit year becomes ``20YY``. Invalid
+    values raise :class:`~flex_ext.errors.FieldValidationError` naming the field only.
+
+    >>> Card("4111-1111-1111-1111", 1, 31, security_code="123")
+    Card(number='************1111', expiration=<set>, security_code=<set>, type=None)
+    """
+
+    number: str
+    expiration_month: Optional[str] = None
+    expiration_year: Optional[str] = None
+    security_code: Optional[str] = None
+    type: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        number = self.number
+        if not isinstance(number, str):
+            raise FieldValidationError("card number must be a string of digits")
+        number = number.replace(" ", "").replace("-", "")
+        if not _DIGITS_RE.fullmatch(number) or not 12 <= len(number) <= 19:
+            raise FieldValidationError("card number must be 12 to 19 digits")
+        object.__setattr__(self, "number", number)
+        if self.expiration_month is not None:
+            month = str(self.expiration_month).strip()
+            if not _DIGITS_RE.fullmatch(month) or not 1 <= int(month) <= 12:
+                raise FieldValidationError("card expiration month must be 1 to 12")
+            object.__setattr__(self, "expiration_month", f"{int(month):02d}")
+        if self.expiration_year is not None:
+            year = str(self.expiration_year).strip()
+            if not _DIGITS_RE.fullmatch(year) or len(year) not in (2, 4):
+                raise FieldValidationError("card expiration year must have 2 or 4 digits")
+            object.__setattr__(self, "expiration_year", year if len(year) == 4 else "20" + year)
+        if self.security_code is not None:
+            code = str(self.security_code).strip()
+            if not _DIGITS_RE.fullmatch(code) or len(code) not in (3, 4):
+                raise FieldValidationError("card security code must be 3 or 4 digits")
+            object.__setattr__(self, "security_code", code)
+        if self.type is not None and not isinstance(self.type, str):
+            raise FieldValidationError("card type must be a string such as '001'")
+
+    @property
+    def last4(self) -> str:
+        return self.number[-4:]
+
+    def __repr__(self) -> str:
+        expiration = "<set>" if self.expiration_month or self.expiration_year else None
+        code = "<set>" if self.security_code else None
+        return (
+            f"Card(number={'*' * (len(self.number) - 4) + self.last4!r}, expiration={expiration}, "
+            f"security_code={code}, type={self.type!r})"
+        )
+
+    __str__ = __repr__
+
+    def __getstate__(self) -> None:
+        raise TypeError("Card objects hold card data and are not picklable")
+
+    def to_fields(self) -> dict[str, Any]:
+        """The ``paymentInformation.card`` part of the JWE data tree (unset fields omitted)."""
+        card = {"number": self.number}
+        for key, value in (
+            ("expirationMonth", self.expiration_month),
+            ("expirationYear", self.expiration_year),
+            ("securityCode", self.security_code),
+            ("type", self.type),
+        ):
+            if value is not None:
+                card[key] = value
+        return {"paymentInformation": {"card": card}}
+
+
+def _card_from(card: Union[Card, Mapping[str, Any]]) -> Card:
+    if isinstance(card, Card):
+        return card
+    if not isinstance(card, Mapping):
+        raise TypeError("card must be a Card or a mapping")
+    values = {_camel(str(k)): v for k, v in card.items()}
+    unknown = sorted(set(values) - set(_CARD))
+    if unknown:
+        raise FieldValidationError("unknown card field(s): " + ", ".join(unknown))
+    if "number" not in values:
+        raise FieldValidationError("card number is missing", missing=("paymentInformation.card.number",))
+    return Card(
+        number=values["number"],
+        expiration_month=values.get("expirationMonth"),
+        expiration_year=values.get("expirationYear"),
+        security_code=values.get("securityCode"),
+        type=values.get("type"),
+    )
+
+
+def _address(value: Mapping[str, Any], allowed: Iterable[str], where: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{where} must be a mapping of address fields")
+    names = set(allowed)
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        name = _camel(str(key))
+        if name not in names:
+            raise FieldValidationError(f"unknown {where} field {name!r}", extra=(f"orderInformation.{where}.{name}",))
+        if item is None:
+            continue
+        if not isinstance(item, str):
+            raise FieldValidationError(f"{where}.{name} must be a string")
+        out[name] = item
+    return out
+
+
+def _amount(amount: Any, currency: Optional[str]) -> dict[str, str]:
+    if isinstance(amount, Mapping):
+        details = {_camel(str(k)): v for k, v in amount.items() if v is not None}
+        unknown = sorted(set(details) - {"totalAmount", "currency"})
+        if unknown:
+            raise FieldValidationError("unknown amount field(s): " + ", ".join(unknown))
+        if currency is not None:
+            details["currency"] = currency
+        return {k: str(v) for k, v in details.items()}
+    out: dict[str, str] = {}
+    if amount is not None:
+        if isinstance(amount, (bool, float)):
+            raise TypeError("amount must be a str, Decimal or int (never a float)")
+        if not isinstance(amount, (str, Decimal, int)):
+            raise TypeError("amount must be a str, Decimal or int")
+        out["totalAmount"] = str(amount)
+    if currency is not None:
+        out["currency"] = currency
+    return out
+
+
+class FlexClient:
+    """Flex API v2 for a merchant: capture context, tokenization, verification.
+
+    :param merchant_config: a :class:`~flex_ext.config.MerchantConfig` or the official
+        config dict (same keys as ``CyberSource.FlexAPIApi``).
+    :param key_store: where signing keys are cached (default: the process-wide in-memory
+        LRU with a TTL); plug a shared store for a fleet.
+    :param allowed_origins: if given, capture contexts whose ``flx.origin`` is not in it are
+        refused (card data is only ever posted to an allowed origin).
+    :param leeway: clock skew tolerated on ``exp``/``iat``, in seconds.
+    :param jwe_alg: ``"RSA-OAEP-256"`` (default) or ``"RSA-OAEP"``.
+    :param timeout: per-call timeout override for the tokens POST (seconds, or a
+        ``(connect, read)`` tuple); the merchant config's timeouts apply otherwise.
+    """
+
+    def __init__(
+        self,
+        merchant_config: Union[MerchantConfig, Mapping[str, Any]],
+        *,
+        key_store: Optional[KeyStore] = None,
+        allowed_origins: Optional[Iterable[str]] = None,
+        leeway: float = DEFAULT_LEEWAY_SECONDS,
+        jwe_alg: str = ALG_RSA_OAEP_256,
+        timeout: TimeoutSpec = None,
+    ) -> None:
+        from .config import coerce_merchant_config
+
+        self.config = coerce_merchant_config(merchant_config)
+        self.allowed_origins = tuple(allowed_origins) if allowed_origins is not None else None
+        self.leeway = leeway
+        self.jwe_alg = jwe_alg
+        self.timeout = timeout
+        self._resolver = PublicKeyResolver(
+            self.config.base_url, transport=self.config.transport, store=key_store
+        )
+        self._api: Any = None
+        self._api_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FlexClient(base_url={self.config.base_url!r}, merchant_id={self.config.merchant_id!r})"
+
+    # ---------------------------------------------------------------- capture contexts
+
+    def _flex_api(self) -> Any:
+        with self._api_lock:
+            if self._api is None:
+                # Lazy, and by name: the generated package sits on top of flex_ext.
+                generated = importlib.import_module("CyberSource")
+                self._api = generated.FlexAPIApi(self.config)
+            return self._api
+
+    def create_capture_context(self, fields: Optional[FieldsSpec] = None) -> CaptureContext:
+        """Create a capture context (``POST /flex/v2/sessions``) and return it verified.
+
+        ``fields`` defaults to :data:`DEFAULT_CARD_FIELDS`. Examples::
+
+            client.create_capture_context({"paymentInformation.card.number": True,
+                                           "paymentInformation.card.securityCode": False})
+            client.create_capture_context(["paymentInformation.card.number"])
+
+        Raises ``CyberSource.rest.ApiException`` (an :class:`~flex_ext.errors.HTTPError`) for
+        a non-2xx answer and :class:`~flex_ext.errors.JWTValidationError` if the returned JWT
+        does not verify.
+        """
+        body = build_sessions_body(fields)
+        jwt, _status, _raw = self._flex_api().generate_flex_api_capture_context(body)
+        return self.verify_capture_context(jwt)
+
+    def verify_capture_context(self, jwt: str, *, allow_expired: bool = False) -> CaptureContext:
+        """Verify a capture context JWT (signature via the cached public key, exp/iat, JWK,
+        origin allow-list) and return it typed. See
+        :func:`flex_ext.capture_context.verify_capture_context`."""
+        return verify_capture_context(
+            jwt,
+            resolver=self._resolver,
+            allowed_origins=self.allowed_origins,
+            leeway=self.leeway,
+            allow_expired=allow_expired,
+        )
+
+    # ----------------------------------------------------------------------- tokenize
+
+    def tokenize(
+        self,
+        capture_context: Union[CaptureContext, str],
+        card: Union[Card, Mapping[str, Any]],
+        bill_to: Optional[Mapping[str, Any]] = None,
+        ship_to: Optional[Mapping[str, Any]] = None,
+        amount: Any = None,
+        *,
+        currency: Optional[str] = None,
+    ) -> TransientToken:
+        """Encrypt the customer's data to the capture context and exchange it for a
+        verified transient token.
+
+        ``capture_context`` is a :class:`CaptureContext` from :meth:`create_capture_context`
+        or :meth:`verify_capture_context`, or the JWT string (verified here). The data must
+        match the context: every required field present, nothing undeclared
+        (:class:`~flex_ext.errors.FieldValidationError` names the paths, never values).
+
+        >>> token = client.tokenize(ctx, Card("4111111111111111", "12", "2031"),
+        ...                         bill_to={"first_name": "Ada", "country": "GB"},
+        ...                         amount="10.00", currency="GBP")  # doctest: +SKIP
+        >>> token.jti  # doctest: +SKIP
+        """
+        ctx = capture_context if isinstance(capture_context, CaptureContext) else self.verify_capture_context(
+            capture_context
+        )
+        if not ctx.verified:
+            raise JWTValidationError("refusing to tokenize with an unverified capture context")
+        if self.allowed_origins is not None and isinstance(capture_context, CaptureContext):
+            # A context verified elsewhere must still respect this client's allow-list.
+            from .capture_context import normalize_origin
+
+            if ctx.origin not in {normalize_origin(o) for o in self.allowed_origins}:
+                raise JWTValidationError(f"capture context origin {ctx.origin!r} is not in the allowed origins")
+        check_time_claims(ctx.claims, leeway=self.leeway, what="capture context")
+        data: dict[str, Any] = _card_from(card).to_fields()
+        order: dict[str, Any] = {}
+        details = _amount(amount, currency)
+        if details:
+            order["amountDetails"] = details
+        if bill_to:
+            order["billTo"] = _address(bill_to, _BILL_TO, "billTo")
+        if ship_to:
+            order["shipTo"] = _address(ship_to, _SHIP_TO, "shipTo")
+        if order:
+            data["orderInformation"] = order
+        jwe = encrypt_for_capture_context(ctx, data, alg=self.jwe_alg)
+        token = post_jwe(ctx, jwe, transport=self.config.transport, timeout=self.timeout)
+        return self.verify_transient_token(token, ctx)
+
+    def verify_transient_token(self, jwt: str, capture_context: CaptureContext) -> TransientToken:
+        """Verify a transient token with the capture context's one-time JWK (RS256, exp)."""
+        return verify_transient_token(jwt, capture_context, leeway=self.leeway)

@@ -1,0 +1,402 @@
+"""What backs the official capture-context utilities (``authenticationsdk.util.jwt.*``,
+``CyberSource.utilities.flex.*``): the same names, signatures, exception types and messages,
+on top of the strict implementation in :mod:`flex_ext.jose` and :mod:`flex_ext.public_keys`.
+
+Kept from the official SDK (so existing ``except`` clauses keep working):
+
+* ``InvalidJwtException``, ``InvalidJwkException``, ``JwtSignatureValidationException``
+  with ``(message, cause=None)``, ``.message``, ``.cause`` and ``__cause__``; they also
+  subclass :class:`~flex_ext.errors.JWTValidationError` /
+  :class:`~flex_ext.errors.JWKValidationError`;
+* ``parse`` returning the 5-key dict, ``verify_jwt`` accepting RS256/384/512 with a JWK dict
+  or JSON string, ``get_rsa_public_key_from_jwk`` returning the dict;
+* ``fetch_public_key(kid, run_environment)`` and ``parse_capture_context_response`` with the
+  official messages (§5.1-§5.3 of ``official-sdk-compat.md``), including exactly one re-fetch
+  when a cached key fails.
+
+Deliberate, documented differences (the official behaviour is a weakness):
+
+* ``parse_capture_context_response`` rejects an **expired** capture context with
+  :class:`CaptureContextExpiredException` (a ``JwtSignatureValidationException``) unless
+  called with ``allow_expired=True``;
+* base64url is decoded strictly: padding, foreign characters (``!!**``) or non-canonical
+  encodings make ``parse`` raise ``InvalidJwtException`` ('Failed to decode JWT ... from
+  base64url') instead of being silently skipped;
+* the ``kid`` is validated before any URL is built (as 0.0.80 does), the fetch has a timeout,
+  honours the configured proxy/TLS settings when the merchant config carries them, retries
+  only connection errors and 5xx, and the key cache is bounded with a TTL;
+* a ``run_environment`` that already has a scheme is honoured (no ``https://https://``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Dict, Mapping, Optional
+
+from .errors import (
+    FlexError,
+    HTTPError,
+    InvalidKidError,
+    JWKValidationError,
+    JWTValidationError,
+    TokenExpiredError,
+    TransportError,
+)
+from .jose import (
+    DEFAULT_LEEWAY_SECONDS,
+    b64url_decode,
+    rsa_public_key_from_jwk,
+    verify_signature,
+)
+from .jose import ParsedJWT as _ParsedJWT
+from .public_keys import PublicKeyResolver, default_key_store, fetch_public_key_jwk, validate_kid
+from .transport import TransportSettings
+
+__all__ = [
+    "CaptureContextExpiredException",
+    "FlexSecurityException",
+    "InvalidJwkException",
+    "InvalidJwtException",
+    "JwtSignatureValidationException",
+    "PublicKeyFetchException",
+    "fetch_public_key",
+    "get_rsa_public_key_from_jwk",
+    "parse",
+    "parse_capture_context_response",
+    "verify_jwt",
+]
+
+SUPPORTED_ALGORITHMS = ("RS256", "RS384", "RS512")
+
+
+def _attach(exc: BaseException, cause: Optional[BaseException]) -> None:
+    if cause is not None:
+        exc.__cause__ = cause
+
+
+class InvalidJwtException(JWTValidationError):
+    """The JWT is malformed (official ``authenticationsdk.util.jwt.JWTExceptions`` name)."""
+
+    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+        _attach(self, cause)
+
+
+class InvalidJwkException(JWKValidationError):
+    """The JWK is malformed or not an RSA key."""
+
+    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+        _attach(self, cause)
+
+
+class JwtSignatureValidationException(JWTValidationError):
+    """The signature (or, in this implementation, the expiry) did not validate."""
+
+    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+        _attach(self, cause)
+
+
+class CaptureContextExpiredException(JwtSignatureValidationException, TokenExpiredError):
+    """``parse_capture_context_response`` refused an expired capture context (not official)."""
+
+
+class FlexSecurityException(FlexError):
+    """Official legacy Flex v1 exception name (``CyberSource.utilities.FlexSecurityException``)."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.message = reason
+
+
+class PublicKeyFetchException(FlexError):
+    """What the official ``fetch_public_key`` raised as a bare ``Exception``.
+
+    ``status`` is set for HTTP answers outside 2xx; ``original_error`` holds the cause.
+    """
+
+    def __init__(
+        self, message: str, status: Optional[int] = None, original_error: Optional[BaseException] = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.original_error = original_error
+
+
+# ---------------------------------------------------------------------------- JWTUtility
+
+
+def _decode_part(part: str, name: str) -> Dict[str, Any]:
+    try:
+        raw = b64url_decode(part, f"JWT {name}")
+    except JWTValidationError as exc:
+        raise InvalidJwtException(f"Failed to decode JWT {name} from base64url", exc) from exc
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidJwtException(f"Failed to decode JWT {name} from base64url", exc) from exc
+    except ValueError as exc:
+        raise InvalidJwtException(f"Invalid JSON in JWT {name}", exc) from exc
+    if not isinstance(value, dict):
+        raise InvalidJwtException("Malformed JWT cannot be parsed")
+    return value
+
+
+def parse(jwt_token: Any) -> Dict[str, Any]:
+    """``{header, payload, signature, raw_header, raw_payload}`` of a compact JWT (no checks).
+
+    Raises ``InvalidJwtException`` with the official messages.
+    """
+    if jwt_token is None:
+        raise InvalidJwtException("JWT token is null or undefined")
+    if not isinstance(jwt_token, str):
+        raise InvalidJwtException("JWT token must be a string")
+    parts = jwt_token.split(".")
+    if len(parts) != 3:
+        raise InvalidJwtException("Invalid JWT token format: expected 3 parts separated by dots")
+    if not all(parts):
+        raise InvalidJwtException("Invalid JWT token: one or more parts are empty")
+    return {
+        "header": _decode_part(parts[0], "header"),
+        "payload": _decode_part(parts[1], "payload"),
+        "signature": parts[2],
+        "raw_header": parts[0],
+        "raw_payload": parts[1],
+    }
+
+
+def _jwk_dict(public_key: Any) -> Dict[str, Any]:
+    if isinstance(public_key, str):
+        try:
+            jwk = json.loads(public_key)
+        except ValueError as exc:
+            raise InvalidJwkException("Invalid public key JSON format", exc) from exc
+    elif isinstance(public_key, Mapping) and "kty" in public_key:
+        jwk = dict(public_key)
+    else:
+        raise InvalidJwkException("Invalid public key format. Expected JWK object or JSON string.")
+    if not isinstance(jwk, dict) or jwk.get("kty") != "RSA":
+        raise InvalidJwkException("Public key must be an RSA key (kty: RSA)")
+    if not jwk.get("n") or not jwk.get("e"):
+        raise InvalidJwkException("Invalid RSA JWK: missing required parameters (n, e)")
+    return jwk
+
+
+def verify_jwt(jwt_token: Any, public_key: Any) -> None:
+    """Verify an RS256/RS384/RS512 JWT with an RSA JWK (dict or JSON string); None on success.
+
+    Like the official SDK, no claim is checked here (use ``parse_capture_context_response``
+    or :func:`flex_ext.capture_context.verify_capture_context` for that).
+    """
+    if not public_key:
+        raise JwtSignatureValidationException("No public key found")
+    if not jwt_token:
+        raise JwtSignatureValidationException("JWT token is null or undefined")
+    parsed = parse(jwt_token)
+    alg = parsed["header"].get("alg")
+    if not alg:
+        raise JwtSignatureValidationException("JWT header missing algorithm (alg) field")
+    if alg not in SUPPORTED_ALGORITHMS:
+        shown = alg if isinstance(alg, str) else type(alg).__name__
+        raise JwtSignatureValidationException(
+            f"Unsupported JWT algorithm: {shown}. Supported algorithms: {', '.join(SUPPORTED_ALGORITHMS)}"
+        )
+    jwk = _jwk_dict(public_key)
+    try:
+        key = rsa_public_key_from_jwk(jwk, min_bits=None)
+    except JWKValidationError as exc:
+        raise InvalidJwkException("Failed to create RSA public key from JWK", exc) from exc
+    try:
+        signature = b64url_decode(parsed["signature"], "JWT signature")
+    except JWTValidationError as exc:
+        raise JwtSignatureValidationException("Invalid base64url encoding in JWT signature", exc) from exc
+    raw = f"{parsed['raw_header']}.{parsed['raw_payload']}"
+    view = _ParsedJWT(
+        raw=jwt_token,
+        header=parsed["header"],
+        claims=parsed["payload"],
+        signing_input=raw.encode("ascii"),
+        signature=signature,
+        raw_header=parsed["raw_header"],
+        raw_payload=parsed["raw_payload"],
+        raw_signature=parsed["signature"],
+    )
+    try:
+        verify_signature(view, key, SUPPORTED_ALGORITHMS)
+    except JWTValidationError as exc:
+        raise JwtSignatureValidationException("JWT signature verification failed", exc) from exc
+
+
+def get_rsa_public_key_from_jwk(jwk_json_string: Any) -> Dict[str, Any]:
+    """Parse a JWK JSON string and return the dict if ``kty`` is RSA."""
+    try:
+        jwk = json.loads(jwk_json_string)
+    except (TypeError, ValueError) as exc:
+        raise InvalidJwkException("Failed to parse JWK or extract RSA public key", exc) from exc
+    if not isinstance(jwk, dict):
+        raise InvalidJwkException("Failed to parse JWK or extract RSA public key")
+    if jwk.get("kty") != "RSA":
+        raise InvalidJwkException("JWK Algorithm mismatch. Expected algorithm : RSA")
+    return jwk
+
+
+# ------------------------------------------------------------------- PublicKeyApiController
+
+
+def _base_url(run_environment: str) -> str:
+    if run_environment.startswith(("http://", "https://")):
+        return run_environment.rstrip("/")
+    return "https://" + run_environment.rstrip("/")
+
+
+def _fetch_jwk(kid: str, base_url: str, transport: TransportSettings) -> Dict[str, Any]:
+    """The fetch with the official error shapes (``PublicKeyFetchException`` messages)."""
+    try:
+        return fetch_public_key_jwk(base_url, kid, transport=transport)
+    except HTTPError as exc:
+        raise PublicKeyFetchException(
+            f"HTTP {exc.status}: {exc.reason} - Failed to fetch public key for kid: {kid}",
+            status=exc.status,
+            original_error=exc,
+        ) from exc
+    except TransportError as exc:
+        raise PublicKeyFetchException(
+            f"HTTP error - Failed to fetch public key for kid: {kid}", original_error=exc
+        ) from exc
+    except InvalidKidError:
+        raise
+    except JWKValidationError as exc:
+        raise PublicKeyFetchException(f"Failed to parse JWK response: {exc}", original_error=exc) from exc
+
+
+def fetch_public_key(kid: Any, run_environment: Any) -> Dict[str, Any]:
+    """``GET https://{run_environment}/flex/v2/public-keys/{kid}``; the JWK dict.
+
+    Official errors: ``ValueError('kid parameter is required')``,
+    ``ValueError('runEnvironment parameter is required')``,
+    ``ValueError('Invalid kid parameter: ...')`` (an :class:`~flex_ext.errors.InvalidKidError`),
+    and an ``Exception`` (:class:`PublicKeyFetchException`) reading
+    ``'HTTP <status>: <reason> - Failed to fetch public key for kid: <kid>'`` (with ``.status``)
+    or ``'HTTP error - Failed to fetch public key for kid: <kid>'`` (no answer).
+    """
+    if not kid:
+        raise ValueError("kid parameter is required")
+    if not run_environment:
+        raise ValueError("runEnvironment parameter is required")
+    validate_kid(kid)
+    return _fetch_jwk(kid, _base_url(str(run_environment)), TransportSettings())
+
+
+# ------------------------------------------------------------ CaptureContextParsingUtility
+
+
+def _run_environment(merchant_config: Any) -> Optional[str]:
+    if hasattr(merchant_config, "run_environment"):
+        value = merchant_config.run_environment
+    elif hasattr(merchant_config, "getRunEnvironment"):
+        value = merchant_config.getRunEnvironment()
+    else:
+        return None
+    return str(value) if value else None
+
+
+def _resolver_for(merchant_config: Any, run_environment: str) -> PublicKeyResolver:
+    base = getattr(merchant_config, "base_url", None)
+    transport = getattr(merchant_config, "transport", None)
+    if not isinstance(base, str) or not base:
+        base = _base_url(run_environment)
+    if not isinstance(transport, TransportSettings):
+        transport = TransportSettings()
+
+    def fetcher(base_url: str, kid: str) -> Mapping[str, Any]:
+        return _fetch_jwk(kid, base_url, transport)
+
+    return PublicKeyResolver(
+        base, transport=transport, store=default_key_store(), min_bits=None, fetcher=fetcher
+    )
+
+
+def parse_capture_context_response(
+    jwt_value: Any,
+    merchant_config: Any,
+    verify_jwt_signature: bool = True,
+    *,
+    allow_expired: bool = False,
+    leeway: float = DEFAULT_LEEWAY_SECONDS,
+) -> Dict[str, Any]:
+    """Verify a capture context and return its payload dict (official signature and errors).
+
+    ``merchant_config`` is any object with ``run_environment`` or ``getRunEnvironment()``
+    (the official ``api_client.mconfig``, a :class:`~flex_ext.config.MerchantConfig`, ...);
+    a ``MerchantConfig`` also contributes its base URL (``IntermediateHost``) and transport
+    settings. Keys are cached per (environment, kid); when a cached key fails, it is fetched
+    again exactly once.
+
+    **Difference from the official SDK:** an expired capture context (``exp`` older than
+    ``leeway`` seconds, default 60) raises :class:`CaptureContextExpiredException`, a
+    ``JwtSignatureValidationException``. Pass ``allow_expired=True`` to get the official
+    behaviour. With ``verify_jwt_signature=False`` nothing is verified, expiry included.
+    """
+    if not jwt_value:
+        raise InvalidJwtException("JWT value is null or undefined")
+    if not merchant_config:
+        raise ValueError("merchantConfig is required")
+    try:
+        parsed = parse(jwt_value)
+    except InvalidJwtException:
+        raise
+    except Exception as exc:  # pragma: no cover - parse raises only InvalidJwtException
+        raise InvalidJwtException("Failed to parse JWT token", exc) from exc
+    if not verify_jwt_signature:
+        return parsed["payload"]  # type: ignore[no-any-return]
+    kid = parsed["header"].get("kid")
+    if not kid:
+        raise JwtSignatureValidationException("JWT header missing key ID (kid) field")
+    run_environment = _run_environment(merchant_config)
+    if not run_environment:
+        raise ValueError("Run environment not found in merchant config")
+    alg = parsed["header"].get("alg")
+    if alg not in SUPPORTED_ALGORITHMS:
+        # The official code fetches first and then fails verification with this message.
+        raise JwtSignatureValidationException("JWT validation failed")
+    validate_kid(kid)  # official 0.0.80: ValueError('Invalid kid parameter: ...')
+    try:
+        signature = b64url_decode(parsed["signature"], "JWT signature")
+    except JWTValidationError as exc:
+        raise JwtSignatureValidationException("JWT validation failed", exc) from exc
+    view = _ParsedJWT(
+        raw=jwt_value,
+        header=parsed["header"],
+        claims=parsed["payload"],
+        signing_input=f"{parsed['raw_header']}.{parsed['raw_payload']}".encode("ascii"),
+        signature=signature,
+        raw_header=parsed["raw_header"],
+        raw_payload=parsed["raw_payload"],
+        raw_signature=parsed["signature"],
+    )
+    resolver = _resolver_for(merchant_config, run_environment)
+    try:
+        resolver.verify(view, SUPPORTED_ALGORITHMS)
+    except PublicKeyFetchException as exc:
+        if "Failed to parse JWK" in str(exc):
+            raise InvalidJwkException("JWK received from server cannot be parsed correctly", exc) from exc
+        raise  # the controller's own exception, as in the official SDK
+    except JWTValidationError as exc:
+        raise JwtSignatureValidationException("JWT validation failed", exc) from exc
+    if not allow_expired:
+        exp = parsed["payload"].get("exp")
+        # Only a numeric exp is judged (the official SDK checks no claim at all).
+        if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp < time.time() - leeway:
+            raise CaptureContextExpiredException(
+                "Capture context has expired (pass allow_expired=True to accept it)"
+            )
+    return parsed["payload"]  # type: ignore[no-any-return]

@@ -1,0 +1,333 @@
+"""The small part of JOSE this client needs, done strictly and fast.
+
+* base64url decoding that refuses padding, foreign characters and non-canonical trailing
+  bits (the official SDK accepts ``!!**`` inside a signature, we do not);
+* compact JWS parsing (:func:`parse_compact_jwt`) that never trusts the header to pick the
+  algorithm: :func:`verify_signature` takes the allowed algorithms from the caller and
+  defaults to exactly ``RS256``, so ``none``, ``HS*``, ``PS*``, ``ES*`` and anything else are
+  rejected before a key is touched;
+* RSA JWK -> ``cryptography`` public key with validation (:func:`rsa_public_key_from_jwk`);
+* the registered time claims (:func:`check_time_claims`) with a leeway.
+
+Every failure is a :class:`~flex_ext.errors.JWTValidationError` (or its
+:class:`~flex_ext.errors.JWKValidationError` subclass). Messages name the part that is
+wrong, never the token or key material.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import time
+from functools import lru_cache
+from typing import Any, Dict, Iterable, Mapping, NamedTuple, Optional
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from .errors import JWKValidationError, JWTValidationError, TokenExpiredError
+
+__all__ = [
+    "DEFAULT_LEEWAY_SECONDS",
+    "ParsedJWT",
+    "b64url_decode",
+    "b64url_encode",
+    "check_alg",
+    "check_time_claims",
+    "jwk_modulus_bits",
+    "parse_compact_jwt",
+    "rsa_public_key_from_jwk",
+    "rsa_public_key_from_numbers",
+    "rsa_public_key_to_jwk",
+    "validate_rsa_jwk",
+    "verify_signature",
+]
+
+#: Clock skew tolerated on ``exp`` and ``iat``, in seconds.
+DEFAULT_LEEWAY_SECONDS = 60
+
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_ALPHABET_BYTES = _B64URL_ALPHABET.encode("ascii")
+_B64URL_VALUE = {c: i for i, c in enumerate(_B64URL_ALPHABET)}
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_FROM_STANDARD = bytes.maketrans(b"+/", b"-_")
+_PADDING = ("", None, "==", "=")  # indexed by len % 4; 1 is never valid
+
+_PKCS1V15 = padding.PKCS1v15()
+_RS_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "RS256": hashes.SHA256(),
+    "RS384": hashes.SHA384(),
+    "RS512": hashes.SHA512(),
+}
+#: JWT sizes beyond this are refused before any decoding (a capture context is ~1.5 kB).
+MAX_JWT_LENGTH = 64 * 1024
+
+
+def b64url_encode(data: bytes) -> str:
+    """Unpadded base64url (RFC 7515 §2)."""
+    return binascii.b2a_base64(data, newline=False).translate(_FROM_STANDARD).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(value: str, what: str = "value") -> bytes:
+    """Strict unpadded base64url decoding.
+
+    Refuses padding, whitespace, the standard-alphabet ``+``/``/``, any other character, an
+    impossible length, and non-zero trailing bits (so every byte string has exactly one
+    accepted encoding). ``what`` names the part in the error message.
+    """
+    if not isinstance(value, str):
+        raise JWTValidationError(f"{what} must be a base64url string")
+    try:
+        raw = value.encode("ascii")
+    except UnicodeEncodeError:
+        raise JWTValidationError(f"{what} is not valid base64url (non-ASCII character)") from None
+    if raw.translate(None, _B64URL_ALPHABET_BYTES):
+        raise JWTValidationError(f"{what} is not valid base64url (character outside the alphabet)")
+    rem = len(raw) % 4
+    pad = _PADDING[rem]
+    if pad is None:
+        raise JWTValidationError(f"{what} is not valid base64url (impossible length)")
+    if rem:
+        # Unused low bits of the last character must be zero (canonical encoding).
+        mask = 0x0F if rem == 2 else 0x03
+        if _B64URL_VALUE[value[-1]] & mask:
+            raise JWTValidationError(f"{what} is not valid base64url (non-canonical encoding)")
+    return binascii.a2b_base64(raw.translate(_TO_STANDARD) + pad.encode("ascii"))
+
+
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise JWTValidationError(f"{what} is not valid UTF-8 JSON") from None
+    if not isinstance(obj, dict):
+        raise JWTValidationError(f"{what} is not a JSON object")
+    return obj
+
+
+@lru_cache(maxsize=256)
+def _decode_header(raw_header: str, what: str) -> dict[str, Any]:
+    # Headers repeat across tokens (one per signing key): decode each distinct one once.
+    # Callers get a copy, so the cached dict is never mutated.
+    return _json_object(b64url_decode(raw_header, f"{what} header"), f"{what} header")
+
+
+class ParsedJWT(NamedTuple):
+    """A compact JWS split and decoded, not yet verified (a named tuple: cheap to build)."""
+
+    raw: str
+    header: Dict[str, Any]
+    claims: Dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+    raw_header: str
+    raw_payload: str
+    raw_signature: str
+
+    @property
+    def alg(self) -> Optional[str]:
+        alg = self.header.get("alg")
+        return alg if isinstance(alg, str) else None
+
+    @property
+    def kid(self) -> Optional[str]:
+        kid = self.header.get("kid")
+        return kid if isinstance(kid, str) and kid else None
+
+    def __repr__(self) -> str:
+        return f"ParsedJWT(header={self.header!r})"
+
+
+def parse_compact_jwt(token: str, what: str = "JWT") -> ParsedJWT:
+    """Split a compact JWS into its three parts and decode header and payload.
+
+    Nothing is verified here; call :func:`verify_signature` next.
+    """
+    if not isinstance(token, str):
+        raise JWTValidationError(f"{what} must be a str")
+    if len(token) > MAX_JWT_LENGTH:
+        raise JWTValidationError(f"{what} is longer than {MAX_JWT_LENGTH} characters")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise JWTValidationError(f"{what} must have 3 dot-separated parts, found {len(parts)}")
+    raw_header, raw_payload, raw_signature = parts
+    if not raw_header or not raw_payload:
+        raise JWTValidationError(f"{what} has an empty header or payload")
+    header = dict(_decode_header(raw_header, what)) if len(raw_header) <= 512 else _json_object(
+        b64url_decode(raw_header, f"{what} header"), f"{what} header"
+    )
+    claims = _json_object(b64url_decode(raw_payload, f"{what} payload"), f"{what} payload")
+    signature = b64url_decode(raw_signature, f"{what} signature")
+    return ParsedJWT(
+        raw=token,
+        header=header,
+        claims=claims,
+        signing_input=f"{raw_header}.{raw_payload}".encode("ascii"),
+        signature=signature,
+        raw_header=raw_header,
+        raw_payload=raw_payload,
+        raw_signature=raw_signature,
+    )
+
+
+def check_alg(parsed: ParsedJWT, allowed_algs: Iterable[str] = ("RS256",), what: str = "JWT") -> str:
+    """Return the header ``alg`` if it is one of ``allowed_algs`` (RS256/384/512 only), else raise.
+
+    Call it before fetching a key, so a token with ``alg: none`` costs no network request.
+    """
+    alg = parsed.header.get("alg")
+    allowed = allowed_algs if isinstance(allowed_algs, tuple) else tuple(allowed_algs)
+    if not isinstance(alg, str) or alg not in allowed or alg not in _RS_HASHES:
+        shown = alg if isinstance(alg, str) and len(alg) <= 16 and alg.isprintable() else "<invalid>"
+        raise JWTValidationError(
+            f"{what} algorithm {shown!r} is not accepted (allowed: {', '.join(allowed)})"
+        )
+    if "crit" in parsed.header:
+        raise JWTValidationError(f"{what} header carries 'crit' extensions, which are not supported")
+    return alg
+
+
+def verify_signature(
+    parsed: ParsedJWT,
+    key: rsa.RSAPublicKey,
+    allowed_algs: Iterable[str] = ("RS256",),
+    what: str = "JWT",
+) -> None:
+    """Verify an RSASSA-PKCS1-v1_5 signature; the caller, not the token, decides the algorithm.
+
+    ``alg`` must be a string in ``allowed_algs`` (only ``RS256``/``RS384``/``RS512`` can be
+    allowed). A ``crit`` header is refused: we implement no JWS extension. The signature
+    must be exactly as long as the modulus.
+    """
+    alg = check_alg(parsed, allowed_algs, what)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise JWKValidationError(f"{what} verification key is not an RSA public key")
+    if len(parsed.signature) != (key.key_size + 7) // 8:
+        raise JWTValidationError(f"{what} signature verification failed")
+    try:
+        key.verify(parsed.signature, parsed.signing_input, _PKCS1V15, _RS_HASHES[alg])
+    except InvalidSignature:
+        raise JWTValidationError(f"{what} signature verification failed") from None
+
+
+def _b64url_uint(jwk: Mapping[str, Any], name: str) -> int:
+    value = jwk.get(name)
+    if not isinstance(value, str) or not value:
+        raise JWKValidationError(f"JWK parameter {name!r} is missing or not a string")
+    try:
+        raw = b64url_decode(value, "JWK parameter")
+    except JWTValidationError as exc:
+        raise JWKValidationError(str(exc).replace("JWK parameter", f"JWK parameter {name!r}")) from None
+    return int.from_bytes(raw, "big")
+
+
+def jwk_modulus_bits(jwk: Mapping[str, Any]) -> int:
+    """The bit length of an RSA JWK's modulus ``n``."""
+    return _b64url_uint(jwk, "n").bit_length()
+
+
+def validate_rsa_jwk(
+    jwk: Mapping[str, Any],
+    *,
+    require_use: Optional[str] = None,
+    min_bits: Optional[int] = 2048,
+    require_kid: bool = False,
+) -> tuple[int, int]:
+    """Check an RSA public JWK and return its ``(n, e)``; see :func:`rsa_public_key_from_jwk`."""
+    if not isinstance(jwk, Mapping):
+        raise JWKValidationError("JWK must be a JSON object")
+    if jwk.get("kty") != "RSA":
+        raise JWKValidationError("JWK 'kty' must be 'RSA'")
+    if require_use is not None and jwk.get("use") != require_use:
+        raise JWKValidationError(f"JWK 'use' must be {require_use!r}")
+    if require_kid:
+        kid = jwk.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise JWKValidationError("JWK 'kid' is missing")
+    n = _b64url_uint(jwk, "n")
+    e = _b64url_uint(jwk, "e")
+    bits = n.bit_length()
+    if min_bits is not None and bits < min_bits:
+        raise JWKValidationError(f"JWK modulus is {bits} bits; at least {min_bits} are required")
+    if n % 2 == 0 or bits > 16384:
+        raise JWKValidationError("JWK modulus is not valid")
+    if e < 3 or e % 2 == 0 or e >= n:
+        raise JWKValidationError("JWK public exponent is not valid")
+    return n, e
+
+
+def rsa_public_key_from_numbers(n: int, e: int) -> rsa.RSAPublicKey:
+    try:
+        return rsa.RSAPublicNumbers(e, n).public_key()
+    except ValueError:
+        raise JWKValidationError("JWK does not describe a valid RSA public key") from None
+
+
+def rsa_public_key_from_jwk(
+    jwk: Mapping[str, Any],
+    *,
+    require_use: Optional[str] = None,
+    min_bits: Optional[int] = 2048,
+    require_kid: bool = False,
+) -> rsa.RSAPublicKey:
+    """Build an RSA public key from a JWK, checking it is fit for purpose.
+
+    Always: a mapping with ``kty`` ``"RSA"``, ``n`` and ``e`` as canonical base64url, an odd
+    modulus, an odd public exponent ≥ 3. Optionally: ``use`` equal to ``require_use``, a
+    modulus of at least ``min_bits`` bits, and a non-empty string ``kid``.
+    """
+    n, e = validate_rsa_jwk(jwk, require_use=require_use, min_bits=min_bits, require_kid=require_kid)
+    return rsa_public_key_from_numbers(n, e)
+
+
+def rsa_public_key_to_jwk(key: rsa.RSAPublicKey, **extra: str) -> dict[str, str]:
+    """The public JWK of ``key`` (``kty``, ``n``, ``e`` plus ``extra`` such as ``kid``/``use``)."""
+    numbers = key.public_numbers()
+    n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+    e = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
+    jwk = {"kty": "RSA", "n": b64url_encode(n), "e": b64url_encode(e)}
+    jwk.update(extra)
+    return jwk
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str, what: str) -> Optional[float]:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise JWTValidationError(f"{what} claim {name!r} is not a number")
+    return float(value)
+
+
+def check_time_claims(
+    claims: Mapping[str, Any],
+    *,
+    leeway: float = DEFAULT_LEEWAY_SECONDS,
+    now: Optional[float] = None,
+    require_exp: bool = True,
+    allow_expired: bool = False,
+    what: str = "JWT",
+) -> None:
+    """Check ``exp``, ``iat`` and ``nbf`` against ``now`` (default: the system clock).
+
+    An ``exp`` older than ``now - leeway`` raises :class:`~flex_ext.errors.TokenExpiredError`
+    unless ``allow_expired``; an ``iat`` or ``nbf`` later than ``now + leeway`` is refused.
+    """
+    if leeway < 0:
+        raise ValueError("leeway must not be negative")
+    current = time.time() if now is None else now
+    exp = _numeric_date(claims, "exp", what)
+    if exp is None:
+        if require_exp:
+            raise JWTValidationError(f"{what} has no 'exp' claim")
+    elif not allow_expired and exp < current - leeway:
+        raise TokenExpiredError(f"{what} has expired")
+    iat = _numeric_date(claims, "iat", what)
+    if iat is not None and iat > current + leeway:
+        raise JWTValidationError(f"{what} 'iat' is in the future")
+    nbf = _numeric_date(claims, "nbf", what)
+    if nbf is not None and nbf > current + leeway:
+        raise JWTValidationError(f"{what} is not valid yet ('nbf')")
+    if exp is not None and iat is not None and exp < iat:
+        raise JWTValidationError(f"{what} 'exp' is before 'iat'")

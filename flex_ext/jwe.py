@@ -1,0 +1,234 @@
+"""The JWE that carries card data to ``flx.origin + flx.path`` (compact serialisation).
+
+Header ``{"kid": <capture context flx.jwk.kid>, "alg": "RSA-OAEP-256" | "RSA-OAEP",
+"enc": "A256GCM"}``; plaintext ``{"data": <nested fields>, "context": <capture context
+JWT>, "index": 0}`` (protocol.md A4). ``RSA-OAEP-256`` is the default: the official Java
+sample uses it and it avoids SHA-1; ``RSA-OAEP`` is selectable for servers that want it.
+
+Before anything is encrypted, :func:`check_fields` makes sure the data holds every
+required field path of the capture context and nothing it did not declare. Errors name
+field paths, never values; the plaintext is never logged.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import os
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .errors import FieldValidationError, JWEError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .capture_context import CaptureContext
+
+__all__ = [
+    "ALG_RSA_OAEP",
+    "ALG_RSA_OAEP_256",
+    "ENC_A256GCM",
+    "build_plaintext",
+    "check_fields",
+    "encrypt_compact",
+    "encrypt_for_capture_context",
+    "normalize_data",
+]
+
+ALG_RSA_OAEP_256 = "RSA-OAEP-256"
+ALG_RSA_OAEP = "RSA-OAEP"
+ENC_A256GCM = "A256GCM"
+
+_OAEP = {
+    ALG_RSA_OAEP_256: padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None),
+    ALG_RSA_OAEP: padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None),  # noqa: S303
+}
+_SEGMENT_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_MAX_DEPTH = 8
+
+
+def _safe_path(parts: Iterable[str]) -> str:
+    """A dotted path for an error message; a key that does not look like a field name (it
+    could be a misplaced card number) is replaced by ``<invalid key>``."""
+    return ".".join(p if _SEGMENT_RE.fullmatch(p) else "<invalid key>" for p in parts)
+
+
+def _collect(node: dict[str, Any], prefix: str, leaves: dict[str, str], depth: int) -> bool:
+    """Fast path over plain nested dicts: fill ``leaves``; False when a rebuild is needed
+    (dotted keys, empty objects, non-dict mappings, odd keys or values)."""
+    if depth > _MAX_DEPTH:
+        return False
+    for key, value in node.items():
+        if type(key) is not str or not key or "." in key:
+            return False
+        vtype = type(value)
+        if vtype is str:
+            leaves[prefix + key] = value
+        elif vtype is dict and value:
+            if not _collect(value, prefix + key + ".", leaves, depth + 1):
+                return False
+        else:
+            return False
+    return True
+
+
+def normalize_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return ``(nested tree, {dotted path: value})`` for a data tree.
+
+    The input may be nested (``{"paymentInformation": {"card": {"number": ...}}}``) or use
+    dotted keys (``{"paymentInformation.card.number": ...}``), or mix both; the output tree
+    is always nested, which is what the documentation sends. Leaves must be strings; empty
+    objects are dropped.
+    """
+    if type(data) is dict:
+        leaves: dict[str, str] = {}
+        if _collect(data, "", leaves, 0):
+            return data, leaves
+    return _rebuild(data)
+
+
+def _rebuild(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    if not isinstance(data, Mapping):
+        raise FieldValidationError("card data must be a mapping of field names to values")
+    tree: dict[str, Any] = {}
+    leaves: dict[str, str] = {}
+
+    def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        if len(prefix) > _MAX_DEPTH:
+            raise FieldValidationError(f"field {_safe_path(prefix)} is nested too deeply")
+        for key, value in node.items():
+            if not isinstance(key, str) or not key:
+                where = _safe_path(prefix) or "the root"
+                raise FieldValidationError(f"field names must be non-empty strings (under {where})")
+            path = prefix + tuple(key.split("."))
+            if any(not p for p in path):
+                raise FieldValidationError(f"field {_safe_path(path)} has an empty name segment")
+            if isinstance(value, Mapping):
+                walk(value, path)
+                continue
+            if not isinstance(value, str):
+                raise FieldValidationError(
+                    f"field {_safe_path(path)} must be a string, not {type(value).__name__}"
+                )
+            dotted = ".".join(path)
+            if dotted in leaves:
+                raise FieldValidationError(f"field {_safe_path(path)} is given twice")
+            parent = tree
+            for segment in path[:-1]:
+                child = parent.setdefault(segment, {})
+                if not isinstance(child, dict):
+                    raise FieldValidationError(
+                        f"field {_safe_path(path)} conflicts with a value at a parent path"
+                    )
+                parent = child
+            if path[-1] in parent:
+                raise FieldValidationError(f"field {_safe_path(path)} conflicts with nested fields")
+            parent[path[-1]] = value
+            leaves[dotted] = value
+
+    walk(data, ())
+    return tree, leaves
+
+
+def check_fields(leaves: Mapping[str, str], required: Iterable[str], optional: Iterable[str]) -> None:
+    """Raise :class:`~flex_ext.errors.FieldValidationError` naming missing and undeclared paths.
+
+    A required field given as an empty string counts as missing (the documentation sends
+    *optional* fields as ``""``).
+    """
+    required_t = required if isinstance(required, tuple) else tuple(required)
+    optional_t = optional if isinstance(optional, tuple) else tuple(optional)
+    missing = tuple([p for p in required_t if not leaves.get(p)])
+    undeclared = [p for p in leaves if p not in required_t and p not in optional_t]
+    if not missing and not undeclared:
+        return
+    extra = tuple(sorted(_safe_path(p.split(".")) for p in undeclared))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append("missing required field(s): " + ", ".join(missing))
+        if extra:
+            parts.append("field(s) not declared in the capture context: " + ", ".join(extra))
+        raise FieldValidationError(
+            "card data does not match the capture context: " + "; ".join(parts),
+            missing=missing,
+            extra=extra,
+        )
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_JWT_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+
+
+def build_plaintext(data_tree: Mapping[str, Any], context_jwt: str) -> bytes:
+    """The JWE plaintext: ``{"data": ..., "context": ..., "index": 0}`` as UTF-8 JSON."""
+    data_json = _ENCODER.encode(data_tree).encode("utf-8")
+    if context_jwt.isascii():
+        context = context_jwt.encode("ascii")
+        if not context.translate(None, _JWT_BYTES):
+            # A compact JWT needs no JSON escaping: splice it in without the encoder's scan.
+            return b"".join((b'{"data":', data_json, b',"context":"', context, b'","index":0}'))
+    context_json = _ENCODER.encode(context_jwt).encode("utf-8")
+    return b"".join((b'{"data":', data_json, b',"context":', context_json, b',"index":0}'))
+
+
+@lru_cache(maxsize=512)
+def _protected_header(kid: str, alg: str) -> bytes:
+    header = json.dumps({"kid": kid, "alg": alg, "enc": ENC_A256GCM}, separators=(",", ":"))
+    return _b64u(header.encode("utf-8"))
+
+
+def encrypt_compact(plaintext: bytes, key: rsa.RSAPublicKey, kid: str, alg: str = ALG_RSA_OAEP_256) -> str:
+    """Encrypt ``plaintext`` to ``key`` as a compact JWE (``alg`` RSA-OAEP[-256], ``enc`` A256GCM).
+
+    A fresh 256-bit content key and 96-bit IV come from ``os.urandom``; the AAD is the
+    ASCII of the encoded protected header (RFC 7516 §5.1).
+    """
+    oaep = _OAEP.get(alg)
+    if oaep is None:
+        raise JWEError(f"JWE algorithm {alg!r} is not supported (use {ALG_RSA_OAEP_256} or {ALG_RSA_OAEP})")
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise JWEError("the JWE key must be an RSA public key")
+    if not isinstance(kid, str) or not kid:
+        raise JWEError("the JWE header needs the capture context key's kid")
+    header = _protected_header(kid, alg)
+    cek = os.urandom(32)
+    iv = os.urandom(12)
+    try:
+        encrypted_key = key.encrypt(cek, oaep)
+        sealed = AESGCM(cek).encrypt(iv, plaintext, header)
+    except ValueError:
+        raise JWEError("the content key could not be encrypted to the capture context key") from None
+    return b".".join(
+        (header, _b64u(encrypted_key), _b64u(iv), _b64u(sealed[:-16]), _b64u(sealed[-16:]))
+    ).decode("ascii")
+
+
+_FROM_STANDARD = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64u(data: bytes) -> bytes:
+    return binascii.b2a_base64(data, newline=False).translate(_FROM_STANDARD).rstrip(b"=")
+
+
+def encrypt_for_capture_context(
+    capture_context: CaptureContext,
+    data: Mapping[str, Any],
+    *,
+    alg: str = ALG_RSA_OAEP_256,
+    check: bool = True,
+) -> str:
+    """Validate ``data`` against ``capture_context`` and encrypt it into the tokenize JWE.
+
+    ``data`` is the nested field tree (dotted keys are accepted too). With ``check=False``
+    the required/undeclared field check is skipped (the server will still apply it).
+    """
+    tree, leaves = normalize_data(data)
+    if check:
+        check_fields(leaves, capture_context.required_fields, capture_context.optional_fields)
+    plaintext = build_plaintext(tree, capture_context.jwt)
+    return encrypt_compact(plaintext, capture_context.encryption_key, capture_context.kid, alg)

@@ -1,0 +1,340 @@
+"""Flex v2 signing keys: fetch ``GET {base}/flex/v2/public-keys/{kid}`` and cache them.
+
+What this module adds over the official SDK (whose cache never expires and whose fetch has
+no timeout and builds a URL from an unchecked ``kid``):
+
+* :func:`validate_kid` runs before a ``kid`` goes anywhere near a URL;
+* the fetch uses the configured :class:`~flex_ext.transport.TransportSettings` (timeout,
+  proxy, TLS) and retries, with backoff and a bound, only on connection errors and 5xx;
+* the cache is a :class:`KeyStore` (a protocol, so a fleet can plug a shared store), keyed
+  by (environment, kid); the default :class:`InMemoryKeyStore` is thread-safe, LRU-bounded
+  and expires entries after a TTL;
+* :class:`PublicKeyResolver` re-fetches **exactly once** when a signature fails with a
+  cached key (the key may have been rotated), and never for a fresh key.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Tuple
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .errors import (
+    HTTPError,
+    InvalidKidError,
+    JWKValidationError,
+    JWTValidationError,
+    TransportError,
+)
+from .jose import ParsedJWT, check_alg, rsa_public_key_from_jwk, verify_signature
+from .transport import TimeoutSpec, TransportSettings, send
+
+__all__ = [
+    "DEFAULT_CACHE_SIZE",
+    "DEFAULT_CACHE_TTL_SECONDS",
+    "MAX_KID_LENGTH",
+    "InMemoryKeyStore",
+    "KeyStore",
+    "PublicKeyEntry",
+    "PublicKeyResolver",
+    "default_key_store",
+    "fetch_public_key_jwk",
+    "public_key_url",
+    "validate_kid",
+]
+
+MAX_KID_LENGTH = 128
+DEFAULT_CACHE_SIZE = 256
+#: Signing keys are long-lived; an hour bounds how long a revoked key stays trusted.
+DEFAULT_CACHE_TTL_SECONDS = 3600.0
+PUBLIC_KEYS_PATH = "/flex/v2/public-keys/"
+
+_KID_RE = re.compile(r"[A-Za-z0-9._-]+")
+
+#: Cache key: (environment, kid). The environment is the base URL keys are fetched from.
+KeyId = Tuple[str, str]
+
+
+def _shown(kid: object) -> str:
+    """A log- and message-safe rendering of an untrusted kid."""
+    text = kid if isinstance(kid, str) else type(kid).__name__
+    text = text[:40] + ("..." if len(text) > 40 else "")
+    return ascii(text)
+
+
+def validate_kid(kid: object) -> str:
+    """Return ``kid`` if it is safe to put in a URL path segment, else raise.
+
+    Accepted: 1..128 characters from ``[A-Za-z0-9._-]``, not ``.``/``..`` and without
+    ``..``. So ``/``, ``\\``, ``?``, ``#``, ``%``, whitespace and non-ASCII are all refused.
+    Raises :class:`~flex_ext.errors.InvalidKidError` (also a ``ValueError``) with the
+    official message prefix ``Invalid kid parameter:``.
+    """
+    if not isinstance(kid, str) or not kid:
+        raise InvalidKidError(f"Invalid kid parameter: {_shown(kid)}")
+    if len(kid) > MAX_KID_LENGTH or not _KID_RE.fullmatch(kid) or ".." in kid or kid == ".":
+        raise InvalidKidError(f"Invalid kid parameter: {_shown(kid)}")
+    return kid
+
+
+def public_key_url(base_url: str, kid: str) -> str:
+    """``{base_url}/flex/v2/public-keys/{kid}`` after validating ``kid``."""
+    return base_url.rstrip("/") + PUBLIC_KEYS_PATH + validate_kid(kid)
+
+
+@dataclass(frozen=True)
+class PublicKeyEntry:
+    """A cached signing key: the JWK as served (serialisable) and the parsed key object.
+
+    A shared store (Redis, memcached, ...) should persist ``entry.jwk`` as JSON and rebuild
+    with :meth:`from_jwk`.
+    """
+
+    jwk: Mapping[str, Any]
+    key: rsa.RSAPublicKey = field(repr=False, compare=False)
+
+    @classmethod
+    def from_jwk(cls, jwk: Mapping[str, Any], min_bits: Optional[int] = 2048) -> PublicKeyEntry:
+        # Flex signing keys are served with use "enc" (protocol.md A3), so use is not checked.
+        return cls(jwk=dict(jwk), key=rsa_public_key_from_jwk(jwk, min_bits=min_bits))
+
+
+class KeyStore(Protocol):
+    """Where signing keys are cached. Implementations must be safe to call from threads."""
+
+    def get(self, environment: str, kid: str) -> Optional[PublicKeyEntry]:
+        """The entry, or None when absent or expired."""
+
+    def put(self, environment: str, kid: str, entry: PublicKeyEntry) -> None:
+        """Store (or replace) an entry."""
+
+    def discard(self, environment: str, kid: str) -> None:
+        """Forget an entry if present."""
+
+
+class InMemoryKeyStore:
+    """Thread-safe LRU cache with a TTL: at most ``max_entries``, each for ``ttl_seconds``."""
+
+    def __init__(
+        self,
+        max_entries: int = DEFAULT_CACHE_SIZE,
+        ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self.max_entries = max_entries
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._entries: OrderedDict[KeyId, tuple[float, PublicKeyEntry]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, environment: str, kid: str) -> Optional[PublicKeyEntry]:
+        key = (environment, kid)
+        with self._lock:
+            item = self._entries.get(key)
+            if item is None:
+                return None
+            expires, entry = item
+            if self._clock() >= expires:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def put(self, environment: str, kid: str, entry: PublicKeyEntry) -> None:
+        key = (environment, kid)
+        with self._lock:
+            self._entries[key] = (self._clock() + self.ttl_seconds, entry)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def discard(self, environment: str, kid: str) -> None:
+        with self._lock:
+            self._entries.pop((environment, kid), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def __repr__(self) -> str:
+        return (
+            f"InMemoryKeyStore(entries={len(self)}, max_entries={self.max_entries}, "
+            f"ttl={self.ttl_seconds}s)"
+        )
+
+
+_DEFAULT_STORE = InMemoryKeyStore()
+
+
+def default_key_store() -> InMemoryKeyStore:
+    """The process-wide store used when none is given (shared by the compat functions)."""
+    return _DEFAULT_STORE
+
+
+def fetch_public_key_jwk(
+    base_url: str,
+    kid: str,
+    *,
+    transport: Optional[TransportSettings] = None,
+    timeout: TimeoutSpec = None,
+    max_attempts: int = 3,
+    backoff_seconds: float = 0.2,
+    max_backoff_seconds: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """GET the JWK for ``kid``; retry connection errors and 5xx up to ``max_attempts`` times.
+
+    Raises :class:`~flex_ext.errors.InvalidKidError` before any I/O for an unsafe kid,
+    :class:`~flex_ext.errors.HTTPError` for a non-2xx answer (after retries when 5xx),
+    :class:`~flex_ext.errors.TransportError` when no answer came, and
+    :class:`~flex_ext.errors.JWKValidationError` when the body is not an RSA JWK object.
+    """
+    url = public_key_url(base_url, kid)
+    settings = transport or TransportSettings()
+    attempts = max(1, max_attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            response = send(settings, "GET", url, headers={"Accept": "application/json"}, timeout=timeout)
+        except TransportError:
+            if attempt == attempts:
+                raise
+        else:
+            if 200 <= response.status < 300:
+                break
+            if response.status < 500 or attempt == attempts:
+                raise HTTPError(
+                    f"GET public key for kid {_shown(kid)} failed with HTTP {response.status}",
+                    status=response.status,
+                    reason=response.reason,
+                    body=response.text(),
+                    headers=response.headers,
+                )
+        delay = min(max_backoff_seconds, backoff_seconds * (2 ** (attempt - 1)))
+        sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not security
+    try:
+        jwk = json.loads(response.data)
+    except (ValueError, UnicodeDecodeError):
+        raise JWKValidationError(f"Failed to parse JWK for kid {_shown(kid)}: body is not JSON") from None
+    if not isinstance(jwk, dict):
+        raise JWKValidationError(f"Failed to parse JWK for kid {_shown(kid)}: body is not a JSON object")
+    if jwk.get("kty") != "RSA":
+        raise JWKValidationError(f"Failed to parse JWK for kid {_shown(kid)}: 'kty' is not 'RSA'")
+    served_kid = jwk.get("kid")
+    if served_kid is not None and served_kid != kid:
+        raise JWKValidationError(f"JWK served for kid {_shown(kid)} carries a different kid")
+    return jwk
+
+
+Fetcher = Callable[[str, str], Mapping[str, Any]]
+
+
+class PublicKeyResolver:
+    """Verifies RS256 JWTs against the Flex public-keys endpoint of one environment.
+
+    ``base_url`` is where keys are fetched (``https://apitest.cybersource.com``); it is also
+    the environment part of the cache key unless ``environment`` is given.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        environment: Optional[str] = None,
+        transport: Optional[TransportSettings] = None,
+        store: Optional[KeyStore] = None,
+        timeout: TimeoutSpec = None,
+        min_bits: Optional[int] = 2048,
+        max_attempts: int = 3,
+        fetcher: Optional[Fetcher] = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.environment = environment or self.base_url
+        self.transport = transport or TransportSettings()
+        self.store: KeyStore = store if store is not None else default_key_store()
+        self.timeout = timeout
+        self.min_bits = min_bits
+        self.max_attempts = max_attempts
+        self._fetcher = fetcher
+        self._fetch_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PublicKeyResolver(base_url={self.base_url!r}, store={type(self.store).__name__})"
+
+    def fetch(self, kid: str) -> PublicKeyEntry:
+        """Fetch ``kid`` from the server (no cache), validate and store it."""
+        validate_kid(kid)
+        if self._fetcher is not None:
+            jwk = self._fetcher(self.base_url, kid)
+        else:
+            jwk = fetch_public_key_jwk(
+                self.base_url, kid, transport=self.transport, timeout=self.timeout,
+                max_attempts=self.max_attempts,
+            )
+        entry = PublicKeyEntry.from_jwk(jwk, min_bits=self.min_bits)
+        self.store.put(self.environment, kid, entry)
+        return entry
+
+    def get(self, kid: str) -> tuple[PublicKeyEntry, bool]:
+        """The key for ``kid`` and whether it came from the cache."""
+        return self._get(validate_kid(kid))
+
+    def _get(self, kid: str) -> tuple[PublicKeyEntry, bool]:
+        entry = self.store.get(self.environment, kid)
+        if entry is not None:
+            return entry, True
+        with self._fetch_lock:
+            # Another thread may have fetched it while we waited.
+            entry = self.store.get(self.environment, kid)
+            if entry is not None:
+                return entry, True
+            return self.fetch(kid), False
+
+    def _refetch_after_failure(self, kid: str, failed: PublicKeyEntry) -> PublicKeyEntry:
+        with self._fetch_lock:
+            current = self.store.get(self.environment, kid)
+            if current is not None and current.jwk != failed.jwk:
+                return current  # someone already refreshed it
+            self.store.discard(self.environment, kid)
+            return self.fetch(kid)
+
+    def verify(
+        self,
+        parsed: ParsedJWT,
+        allowed_algs: Iterable[str] = ("RS256",),
+        what: str = "JWT",
+    ) -> PublicKeyEntry:
+        """Verify ``parsed`` with the key its ``kid`` names; return the key used.
+
+        The algorithm is checked before any fetch. When the cached key does not verify the
+        signature, the key is fetched again exactly once and the verification repeated.
+        """
+        algs = tuple(allowed_algs)
+        check_alg(parsed, algs, what)
+        kid = parsed.header.get("kid")
+        if kid is None or kid == "":
+            raise JWTValidationError(f"{what} header has no 'kid'")
+        entry, cached = self._get(validate_kid(kid))
+        try:
+            verify_signature(parsed, entry.key, algs, what)
+            return entry
+        except JWTValidationError:
+            if not cached:
+                raise
+        entry = self._refetch_after_failure(kid, entry)
+        verify_signature(parsed, entry.key, algs, what)
+        return entry
