@@ -1,0 +1,775 @@
+"""Payroc Hosted Fields sessions: configuration, bearer tokens, validation, idempotent retries.
+
+This module owns the hand-written half of the Payroc call that creates the session token a
+web page needs to load Hosted Fields (protocol notes, Part B). The wire work is done by the
+generated ``payroc_hosted_fields`` package, which reaches this module only through
+:func:`flex_ext.seam.client_settings`: a :class:`PayrocConfig` (or the client's bound
+variant of it) answers ``client_settings()`` with a :class:`PayrocSigner` that sends
+
+* ``x-api-key: <API key>`` on the Identity call ``POST /authorize``, and
+* ``Authorization: Bearer <token>`` on every other operation, the token coming from a
+  :class:`BearerTokenProvider` (cached until 2 minutes before it expires).
+
+The signer tells the two apart by the request path, so one configuration object serves
+both generated API classes.
+
+:class:`HostedFieldsClient` adds what the generated code does not know about: validation of
+every documented constraint before anything is sent, one UUID v4 ``Idempotency-Key`` per
+logical request reused on each retry, bounded exponential backoff on 5xx answers and
+connection failures (never on a 4xx), and a typed :class:`HostedFieldsSession` result whose
+``expires_at`` is an aware datetime.
+
+The API key and bearer tokens never reach a log line, an exception message, a ``repr`` or a
+``str``. The session token is kept out of ``repr`` too: it is short-lived, but it opens a
+Hosted Fields session.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Optional, Union
+from urllib.parse import urlsplit
+
+from .errors import AuthenticationError, ConfigurationError, FlexError, HTTPError
+from .seam import ClientSettings
+from .transport import TransportSettings
+
+__all__ = [
+    "ENVIRONMENTS",
+    "LIB_VERSION_PATTERN",
+    "SCENARIOS",
+    "BearerTokenProvider",
+    "HostedFieldsAuthenticationError",
+    "HostedFieldsClient",
+    "HostedFieldsError",
+    "HostedFieldsHTTPError",
+    "HostedFieldsSession",
+    "HostedFieldsValidationError",
+    "IdempotencyConflictError",
+    "PayrocConfig",
+    "PayrocSigner",
+    "create_hosted_fields_session",
+    "new_idempotency_key",
+    "parse_expires_at",
+    "validate_idempotency_key",
+    "validate_lib_version",
+    "validate_scenario",
+    "validate_secure_token_id",
+    "validate_terminal_id",
+]
+
+_logger = logging.getLogger("flex_ext.hosted_fields")
+
+#: Base URLs per environment: (Identity service, API including its ``/v1`` prefix).
+ENVIRONMENTS: Mapping[str, tuple[str, str]] = {
+    "uat": ("https://identity.uat.payroc.com", "https://api.uat.payroc.com/v1"),
+    "production": ("https://identity.payroc.com", "https://api.payroc.com/v1"),
+}
+
+#: The documented ``libVersion`` format with its dots escaped (the published pattern leaves
+#: them unescaped; the intent is a four-part version such as ``1.7.0.261457``). ASCII digits
+#: only, and no trailing newline (``re.fullmatch``).
+LIB_VERSION_PATTERN = r"\d{1,2}\.\d{1,2}\.\d{1,2}(?:-beta)?\.\d+"
+_LIB_VERSION = re.compile(LIB_VERSION_PATTERN, re.ASCII)
+_UUID_V4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", re.IGNORECASE)
+# What a bearer token may contain (RFC 6750 b64token), so it cannot inject a header.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+#: The values ``scenario`` accepts.
+SCENARIOS: tuple[str, ...] = ("payment", "tokenization")
+
+_TERMINAL_ID_LENGTH = (4, 50)
+_SECURE_TOKEN_ID_LENGTH = (1, 200)
+_AUTHORIZE_PATH = "/authorize"
+
+#: Refresh a bearer token when fewer than this many seconds of its life remain.
+DEFAULT_REFRESH_MARGIN = 120.0
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class HostedFieldsError(FlexError):
+    """Base class of the errors raised by the Hosted Fields client."""
+
+
+class HostedFieldsValidationError(HostedFieldsError, ValueError):
+    """A value breaks a documented constraint; nothing was sent.
+
+    ``field`` is the name the API uses (``processingTerminalId``, ``Idempotency-Key``,
+    ``libVersion``, ``scenario``, ``secureTokenId``), ``argument`` the Python argument name.
+    The message describes the rule and the value's length, never the value.
+    """
+
+    def __init__(self, field: str, argument: str, message: str) -> None:
+        super().__init__(f"{argument} ({field}): {message}")
+        self.field = field
+        self.argument = argument
+
+
+class HostedFieldsHTTPError(HostedFieldsError, HTTPError):
+    """Payroc answered with an error status (after any retries), or with an unusable body.
+
+    ``problem`` is the RFC 7807 body as a dict when there was one; ``parameters`` lists the
+    ``errors[].parameter`` names of a 400. ``idempotency_key`` is the key of the logical
+    request (``None`` for the Identity call) and ``attempts`` how many were made.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 0,
+        reason: Optional[str] = None,
+        body: Optional[str] = None,
+        headers: Optional[Mapping[str, Any]] = None,
+        problem: Optional[Mapping[str, Any]] = None,
+        idempotency_key: Optional[str] = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, status=status, reason=reason, body=body, headers=headers)
+        self.problem = problem
+        self.idempotency_key = idempotency_key
+        self.attempts = attempts
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        errors = (self.problem or {}).get("errors")
+        if not isinstance(errors, list):
+            return ()
+        return tuple(str(item["parameter"]) for item in errors if isinstance(item, dict) and item.get("parameter"))
+
+
+class HostedFieldsAuthenticationError(HostedFieldsHTTPError, AuthenticationError):
+    """The API key was refused by the Identity service, or the bearer token by the API (401)."""
+
+
+class IdempotencyConflictError(HostedFieldsHTTPError):
+    """409: the ``Idempotency-Key`` was already used with another request body."""
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+def _length_error(field_name: str, argument: str, bounds: tuple[int, int], length: int) -> HostedFieldsValidationError:
+    return HostedFieldsValidationError(
+        field_name, argument, f"must be {bounds[0]} to {bounds[1]} characters long, got {length}"
+    )
+
+
+def _require_str(value: object, field_name: str, argument: str) -> str:
+    if not isinstance(value, str):
+        raise HostedFieldsValidationError(field_name, argument, f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def validate_terminal_id(value: object) -> str:
+    """The processing terminal id, 4 to 50 characters."""
+    text = _require_str(value, "processingTerminalId", "terminal_id")
+    if not _TERMINAL_ID_LENGTH[0] <= len(text) <= _TERMINAL_ID_LENGTH[1]:
+        raise _length_error("processingTerminalId", "terminal_id", _TERMINAL_ID_LENGTH, len(text))
+    return text
+
+
+def validate_idempotency_key(value: object) -> str:
+    """A UUID v4 (any case, hyphenated form), returned in lower case."""
+    if isinstance(value, uuid.UUID):
+        value = str(value)
+    text = _require_str(value, "Idempotency-Key", "idempotency_key")
+    if not _UUID_V4.fullmatch(text):
+        raise HostedFieldsValidationError(
+            "Idempotency-Key", "idempotency_key", "must be a UUID version 4 (xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx)"
+        )
+    return text.lower()
+
+
+def validate_lib_version(value: object) -> str:
+    """A Hosted Fields library version such as ``1.7.0.261457`` or ``1.2.0-beta.135020``."""
+    text = _require_str(value, "libVersion", "lib_version")
+    if not _LIB_VERSION.fullmatch(text):
+        raise HostedFieldsValidationError(
+            "libVersion",
+            "lib_version",
+            "must be a four-part version like 1.7.0.261457 or 1.2.0-beta.135020 "
+            "(1-2 digit major.minor.patch, optional -beta, then a build number)",
+        )
+    return text
+
+
+def validate_scenario(value: object) -> str:
+    """``payment`` or ``tokenization`` (exactly; a ``str`` enum member is accepted)."""
+    text = _require_str(value, "scenario", "scenario")
+    plain = str.__str__(text)  # a str-based Enum member becomes its value
+    if plain not in SCENARIOS:
+        raise HostedFieldsValidationError("scenario", "scenario", f"must be one of {', '.join(SCENARIOS)}")
+    return plain
+
+
+def validate_secure_token_id(value: object) -> Optional[str]:
+    """``None`` (not sent) or 1 to 200 characters."""
+    if value is None:
+        return None
+    text = _require_str(value, "secureTokenId", "secure_token_id")
+    if not _SECURE_TOKEN_ID_LENGTH[0] <= len(text) <= _SECURE_TOKEN_ID_LENGTH[1]:
+        raise _length_error("secureTokenId", "secure_token_id", _SECURE_TOKEN_ID_LENGTH, len(text))
+    return text
+
+
+def new_idempotency_key() -> str:
+    """A fresh UUID v4 for one logical request."""
+    return str(uuid.uuid4())
+
+
+def parse_expires_at(value: Union[str, datetime]) -> datetime:
+    """``expiresAt`` as an aware datetime in UTC (ISO 8601, parsed with python-dateutil).
+
+    The result is always expressed in ``timezone.utc`` (the same instant as sent; dateutil
+    would otherwise hand back ``tzlocal()`` for ``Z`` on a UTC machine). A value without a
+    UTC offset is taken as UTC: Payroc documents ISO 8601 with an offset or ``Z``, and
+    guessing the local zone would be wrong on most servers.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        # python-dateutil ships no type stubs; load it untyped.
+        isoparse: Callable[[str], datetime] = importlib.import_module("dateutil.parser").isoparse
+        try:
+            moment = isoparse(value)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError("expiresAt is not an ISO 8601 date-time") from exc
+    else:
+        raise TypeError(f"expiresAt must be a string or datetime, got {type(value).__name__}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+
+
+def _base_url(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{name} must be a non-empty URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{name} must be an http(s) URL with a host")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(f"{name} must not carry credentials, a query or a fragment")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        # The API key and bearer token would travel in clear text.
+        raise ConfigurationError(f"{name} must use https (plain http is allowed for loopback hosts only)")
+    return value.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class PayrocConfig:
+    """How to reach Payroc: the API key, the environment (or explicit base URLs), transport.
+
+    :param api_key: the merchant's Payroc API key (secret: never shown in a repr).
+    :param environment: ``"uat"`` (test) or ``"production"``.
+    :param identity_url: the Identity service base URL, overriding the environment's
+        (for the emulator: ``PayrocEmulator.identity_url``).
+    :param api_url: the API base URL *including* its ``/v1`` prefix, overriding the
+        environment's (for the emulator: ``PayrocEmulator.api_url``).
+    :param transport: timeouts, proxy and TLS (:class:`~flex_ext.transport.TransportSettings`).
+    :param connect_timeout: / ``read_timeout``: shortcuts that override ``transport``'s.
+    :param max_attempts: attempts per logical session request (1 = no retry).
+    :param backoff_initial: seconds before the first retry; doubled on each further one.
+    :param backoff_max: upper bound of one backoff delay.
+    :raises flex_ext.errors.ConfigurationError: for an empty key, an unknown environment, a
+        non-https URL to a non-loopback host or an unusable retry setting.
+
+    Generated API classes accept it directly (``HostedFieldsApi(config)``): its
+    :meth:`client_settings` signs with :attr:`token_provider`, one per config object.
+    """
+
+    api_key: str = field(repr=False)
+    environment: str = "uat"
+    identity_url: Optional[str] = None
+    api_url: Optional[str] = None
+    transport: TransportSettings = field(default_factory=TransportSettings)
+    connect_timeout: Optional[float] = None
+    read_timeout: Optional[float] = None
+    max_attempts: int = 3
+    backoff_initial: float = 0.5
+    backoff_max: float = 8.0
+    _default_tokens: list[BearerTokenProvider] = field(
+        default_factory=list, init=False, repr=False, compare=False, hash=False
+    )
+    _lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.api_key, str) or not self.api_key.strip():
+            raise ConfigurationError("api_key must be a non-empty string")
+        if any(ord(char) < 0x21 or ord(char) > 0x7E for char in self.api_key):
+            raise ConfigurationError("api_key must be printable ASCII without spaces")
+        if self.environment not in ENVIRONMENTS:
+            raise ConfigurationError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
+        default_identity, default_api = ENVIRONMENTS[self.environment]
+        object.__setattr__(self, "identity_url", _base_url(self.identity_url or default_identity, "identity_url"))
+        object.__setattr__(self, "api_url", _base_url(self.api_url or default_api, "api_url"))
+        if not isinstance(self.transport, TransportSettings):
+            raise ConfigurationError("transport must be a flex_ext.transport.TransportSettings")
+        transport = self.transport
+        for name in ("connect_timeout", "read_timeout"):
+            value = getattr(self, name)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                    raise ConfigurationError(f"{name} must be a positive number of seconds")
+                transport = replace(transport, **{name: float(value)})  # type: ignore[arg-type]
+        object.__setattr__(self, "transport", transport)
+        if (
+            isinstance(self.max_attempts, bool)
+            or not isinstance(self.max_attempts, int)
+            or not (1 <= self.max_attempts <= 10)
+        ):
+            raise ConfigurationError("max_attempts must be an integer from 1 to 10")
+        for name in ("backoff_initial", "backoff_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigurationError(f"{name} must be a non-negative number of seconds")
+
+    def __repr__(self) -> str:
+        return (
+            f"PayrocConfig(api_key='***', environment={self.environment!r}, identity_url={self.identity_url!r}, "
+            f"api_url={self.api_url!r}, transport={self.transport!r}, max_attempts={self.max_attempts!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def identity_base_url(self) -> str:
+        assert self.identity_url is not None  # set by __post_init__
+        return self.identity_url
+
+    @property
+    def api_base_url(self) -> str:
+        assert self.api_url is not None  # set by __post_init__
+        return self.api_url
+
+    @property
+    def token_provider(self) -> BearerTokenProvider:
+        """The bearer-token provider this config signs with (created on first use)."""
+        with self._lock:
+            if not self._default_tokens:
+                self._default_tokens.append(BearerTokenProvider(self))
+            return self._default_tokens[0]
+
+    def client_settings(self) -> ClientSettings:
+        """The seam hook: settings for the generated ``payroc_hosted_fields`` classes."""
+        return self.settings_with(self.token_provider)
+
+    def settings_with(self, tokens: Optional[BearerTokenProvider]) -> ClientSettings:
+        """Settings whose signer takes bearer tokens from ``tokens`` (``None``: Identity only)."""
+        return ClientSettings(
+            merchant_config=self,
+            base_url=self.api_base_url,
+            transport=self.transport,
+            signer=PayrocSigner(self.api_key, tokens),
+            default_headers={},
+        )
+
+
+class _BoundConfig:
+    """A config for the generated classes that signs with a given token provider."""
+
+    def __init__(self, config: PayrocConfig, tokens: Optional[BearerTokenProvider]) -> None:
+        self._config = config
+        self._tokens = tokens
+
+    def client_settings(self) -> ClientSettings:
+        return self._config.settings_with(self._tokens)
+
+    def __repr__(self) -> str:
+        return f"_BoundConfig({self._config!r})"
+
+
+class PayrocSigner:
+    """The :class:`flex_ext.auth.Signer` of Payroc requests.
+
+    ``POST /authorize`` gets ``x-api-key``; any other path gets ``Authorization: Bearer``
+    with a token from the provider. The API key is only ever sent to the Identity call.
+    """
+
+    def __init__(self, api_key: str, tokens: Optional[BearerTokenProvider]) -> None:
+        self._api_key = api_key
+        self._tokens = tokens
+
+    def sign(self, method: str, path: str, body: Optional[bytes]) -> dict[str, str]:
+        if path.split("?", 1)[0] == _AUTHORIZE_PATH:
+            return {"x-api-key": self._api_key}
+        if self._tokens is None:
+            raise AuthenticationError("no bearer-token provider: this configuration can only call /authorize")
+        return {"Authorization": f"Bearer {self._tokens.token()}"}
+
+    def __repr__(self) -> str:
+        return "PayrocSigner(api_key='***')"
+
+
+# --------------------------------------------------------------------------------------------
+# Bearer tokens
+
+
+def _generated() -> Any:
+    # Imported on first use so that `import flex_ext.hosted_fields` stays cheap.
+    return importlib.import_module("payroc_hosted_fields")
+
+
+def _problem(body: Optional[str]) -> Optional[dict[str, Any]]:
+    if not body:
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _describe(status: int, reason: Optional[str], problem: Optional[Mapping[str, Any]]) -> str:
+    text = f"HTTP {status}"
+    if reason:
+        text += f" {reason}"
+    if problem:
+        title, detail = problem.get("title"), problem.get("detail")
+        if isinstance(title, str) and title:
+            text += f": {title}"
+        if isinstance(detail, str) and detail:
+            text += f" ({detail})"
+        errors = problem.get("errors")
+        if isinstance(errors, list):
+            names = [str(item["parameter"]) for item in errors if isinstance(item, dict) and item.get("parameter")]
+            if names:
+                text += f"; invalid: {', '.join(names)}"
+    return text
+
+
+def _http_error(
+    kind: type[HostedFieldsHTTPError],
+    what: str,
+    exc: Any,
+    idempotency_key: Optional[str] = None,
+    attempts: int = 1,
+) -> HostedFieldsHTTPError:
+    status = int(getattr(exc, "status", 0) or 0)
+    reason = getattr(exc, "reason", None)
+    body = getattr(exc, "body", None)
+    problem = _problem(body)
+    return kind(
+        f"{what}: {_describe(status, reason, problem)}",
+        status=status,
+        reason=reason,
+        body=body,
+        headers=getattr(exc, "headers", None),
+        problem=problem,
+        idempotency_key=idempotency_key,
+        attempts=attempts,
+    )
+
+
+class BearerTokenProvider:
+    """Bearer tokens from the Identity service, cached until shortly before they expire.
+
+    Thread-safe: one fetch at a time; threads that need a token while it is being fetched
+    wait for it and reuse it. ``clock`` returns seconds (monotonic by default; tests pass a
+    controllable one). A token is refreshed once fewer than ``refresh_margin`` seconds (2
+    minutes) of its life remain; for a token that lives less than twice the margin, half
+    its lifetime is used as the margin instead, so it is still reused.
+    """
+
+    def __init__(
+        self,
+        config: PayrocConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._margin = float(refresh_margin)
+        self._lock = threading.Lock()
+        self._token: Optional[str] = None
+        self._refresh_at = 0.0
+        self._fetches = 0
+
+    def __repr__(self) -> str:
+        return f"BearerTokenProvider(identity_url={self._config.identity_base_url!r}, cached={self._token is not None})"
+
+    @property
+    def fetch_count(self) -> int:
+        """How many tokens this provider has fetched successfully."""
+        return self._fetches
+
+    def token(self) -> str:
+        """A valid access token, fetched now if none is cached or it is about to expire.
+
+        :raises HostedFieldsAuthenticationError: the Identity service refused the API key
+            (or answered 5xx: ``status`` says which).
+        :raises flex_ext.errors.TransportError: no answer from the Identity service.
+        """
+        with self._lock:
+            if self._token is not None and self._clock() < self._refresh_at:
+                return self._token
+            self._token = None
+            token, refresh_at = self._fetch()
+            self._token, self._refresh_at = token, refresh_at
+            self._fetches += 1
+            return token
+
+    def invalidate(self) -> None:
+        """Forget the cached token (after the API refused it); the next call fetches one."""
+        with self._lock:
+            self._token = None
+
+    def _fetch(self) -> tuple[str, float]:
+        generated = _generated()
+        started = self._clock()
+        identity = generated.IdentityApi(_BoundConfig(self._config, None))
+        _logger.debug("requesting a bearer token from %s", self._config.identity_base_url)
+        try:
+            data, _status, _body = identity.authorize(_host=self._config.identity_base_url)
+        except generated.rest.ApiTransportError:
+            raise
+        except generated.rest.ApiException as exc:
+            raise _http_error(HostedFieldsAuthenticationError, "POST /authorize", exc) from None
+        except (TypeError, ValueError):
+            # The generated model refuses a body without its required fields.
+            raise HostedFieldsAuthenticationError(
+                "POST /authorize: the Identity service answered without a usable token", status=200
+            ) from None
+        access_token = getattr(data, "access_token", None)
+        expires_in = getattr(data, "expires_in", None)
+        token_type = getattr(data, "token_type", None)
+        if (
+            not isinstance(access_token, str)
+            or not _B64TOKEN.fullmatch(access_token)
+            or isinstance(expires_in, bool)
+            or not isinstance(expires_in, int)
+            or expires_in <= 0
+            or not isinstance(token_type, str)
+            or token_type.lower() != "bearer"
+        ):
+            raise HostedFieldsAuthenticationError(
+                "POST /authorize: the Identity service answered without a usable bearer token", status=200
+            )
+        margin = min(self._margin, expires_in / 2)
+        _logger.debug("bearer token received, valid %d s, refreshed after %.0f s", expires_in, expires_in - margin)
+        return access_token, started + expires_in - margin
+
+
+# --------------------------------------------------------------------------------------------
+# Sessions
+
+
+@dataclass(frozen=True)
+class HostedFieldsSession:
+    """A created Hosted Fields session.
+
+    ``token`` goes into the Hosted Fields config of one page load; it expires at
+    ``expires_at`` (10 minutes after creation) and is not shown by ``repr``.
+    """
+
+    processing_terminal_id: str
+    token: str = field(repr=False)
+    expires_at: datetime
+    idempotency_key: str
+    location: Optional[str] = None
+
+
+def _is_retryable(exc: BaseException, generated: Any) -> bool:
+    if isinstance(exc, generated.rest.ApiTransportError):
+        return True
+    status = getattr(exc, "status", 0)
+    return (
+        isinstance(exc, (generated.rest.ApiException, HostedFieldsHTTPError))
+        and isinstance(status, int)
+        and (500 <= status <= 599)
+    )
+
+
+class HostedFieldsClient:
+    """Creates Hosted Fields sessions through the generated ``payroc_hosted_fields`` classes.
+
+    :param config: the :class:`PayrocConfig`.
+    :param token_provider: the bearer-token provider (default: ``config.token_provider``).
+    :param sleep: called with the backoff delay between attempts (default ``time.sleep``).
+
+    Thread-safe: one client can serve concurrent requests.
+    """
+
+    def __init__(
+        self,
+        config: PayrocConfig,
+        *,
+        token_provider: Optional[BearerTokenProvider] = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not isinstance(config, PayrocConfig):
+            raise ConfigurationError("HostedFieldsClient needs a flex_ext.hosted_fields.PayrocConfig")
+        self._config = config
+        self._tokens = token_provider if token_provider is not None else config.token_provider
+        self._sleep = sleep
+        self._api: Any = None
+        self._api_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"HostedFieldsClient({self._config!r})"
+
+    @property
+    def token_provider(self) -> BearerTokenProvider:
+        return self._tokens
+
+    def _sessions_api(self) -> Any:
+        with self._api_lock:
+            if self._api is None:
+                self._api = _generated().HostedFieldsApi(_BoundConfig(self._config, self._tokens))
+            return self._api
+
+    def _backoff(self, retry: int) -> float:
+        return float(min(self._config.backoff_max, self._config.backoff_initial * (2 ** (retry - 1))))
+
+    def create_hosted_fields_session(
+        self,
+        terminal_id: str,
+        scenario: str,
+        lib_version: str,
+        secure_token_id: Optional[str] = None,
+        *,
+        idempotency_key: Optional[Union[str, uuid.UUID]] = None,
+    ) -> HostedFieldsSession:
+        """Create the session token for one Hosted Fields page load.
+
+        Every argument is validated first (:class:`HostedFieldsValidationError` names the
+        field). One ``Idempotency-Key`` (a new UUID v4 unless given) is used for this call
+        and every retry of it. 5xx answers and connection failures or timeouts are retried
+        up to ``config.max_attempts`` times with exponential backoff; a 4xx never is.
+
+        :raises HostedFieldsValidationError: a value breaks a documented constraint.
+        :raises IdempotencyConflictError: 409, the key was used with another body.
+        :raises HostedFieldsAuthenticationError: the API key or bearer token was refused.
+        :raises HostedFieldsHTTPError: any other error status (``.problem`` has the body).
+        :raises flex_ext.errors.TransportError: no answer after the last attempt.
+        """
+        terminal = validate_terminal_id(terminal_id)
+        body = {
+            "lib_version": validate_lib_version(lib_version),
+            "scenario": validate_scenario(scenario),
+            "secure_token_id": validate_secure_token_id(secure_token_id),
+        }
+        key = validate_idempotency_key(idempotency_key) if idempotency_key is not None else new_idempotency_key()
+        generated = _generated()
+        request = generated.HostedFieldsCreateSessionRequest(**body)
+        api = self._sessions_api()
+        what = "POST /processing-terminals/{id}/hosted-fields-sessions"
+        attempts = self._config.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                data, _status, headers = api.create_hosted_fields_session_with_http_info(terminal, key, request)
+            except (generated.rest.ApiException, HostedFieldsHTTPError) as exc:
+                if attempt < attempts and _is_retryable(exc, generated):
+                    delay = self._backoff(attempt)
+                    _logger.debug(
+                        "hosted-fields session attempt %d/%d failed (%s); retrying in %.2f s with the same key",
+                        attempt,
+                        attempts,
+                        _failure(exc),
+                        delay,
+                    )
+                    self._sleep(delay)
+                    continue
+                if isinstance(exc, generated.rest.ApiTransportError):
+                    raise  # already typed (TransportError / RequestTimeoutError); keep its cause
+                raise self._final_error(exc, what, key, attempt) from None
+            except (TypeError, ValueError):
+                raise HostedFieldsHTTPError(
+                    f"{what}: the response lacks processingTerminalId, token or expiresAt",
+                    status=201,
+                    idempotency_key=key,
+                    attempts=attempt,
+                ) from None
+            return self._session(data, headers, key, what, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _final_error(self, exc: BaseException, what: str, key: str, attempt: int) -> HostedFieldsHTTPError:
+        if isinstance(exc, HostedFieldsHTTPError):
+            # From the Identity call, made on behalf of this request.
+            exc.idempotency_key, exc.attempts = key, attempt
+            return exc
+        status = getattr(exc, "status", 0) or 0
+        if status == 401:
+            self._tokens.invalidate()
+            return _http_error(HostedFieldsAuthenticationError, what, exc, key, attempt)
+        if status == 409:
+            return _http_error(IdempotencyConflictError, what, exc, key, attempt)
+        if status == 0:
+            return HostedFieldsHTTPError(
+                f"{what}: the response could not be read", status=0, idempotency_key=key, attempts=attempt
+            )
+        return _http_error(HostedFieldsHTTPError, what, exc, key, attempt)
+
+    @staticmethod
+    def _session(data: Any, headers: Any, key: str, what: str, attempt: int) -> HostedFieldsSession:
+        terminal = getattr(data, "processing_terminal_id", None)
+        token = getattr(data, "token", None)
+        expires = getattr(data, "expires_at", None)
+        try:
+            if not isinstance(terminal, str) or not isinstance(token, str) or not token:
+                raise ValueError("missing fields")
+            expires_at = parse_expires_at(expires)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise HostedFieldsHTTPError(
+                f"{what}: the response lacks a usable processingTerminalId, token or expiresAt",
+                status=201,
+                idempotency_key=key,
+                attempts=attempt,
+            ) from None
+        location = headers.get("location") if headers is not None else None
+        return HostedFieldsSession(
+            processing_terminal_id=terminal,
+            token=token,
+            expires_at=expires_at,
+            idempotency_key=key,
+            location=location,
+        )
+
+
+def _failure(exc: BaseException) -> str:
+    status = getattr(exc, "status", 0)
+    return f"HTTP {status}" if status else type(exc).__name__
+
+
+def create_hosted_fields_session(
+    config: PayrocConfig,
+    terminal_id: str,
+    scenario: str,
+    lib_version: str,
+    secure_token_id: Optional[str] = None,
+    *,
+    idempotency_key: Optional[Union[str, uuid.UUID]] = None,
+) -> HostedFieldsSession:
+    """One-call form of :meth:`HostedFieldsClient.create_hosted_fields_session`.
+
+    Uses ``config.token_provider``, so repeated calls with the same config reuse the token.
+    """
+    return HostedFieldsClient(config).create_hosted_fields_session(
+        terminal_id, scenario, lib_version, secure_token_id, idempotency_key=idempotency_key
+    )
