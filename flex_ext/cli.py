@@ -3,8 +3,13 @@
     flex-client capture-context [--config FILE | --emulator] [--field PATH[:optional]]... [--json]
     flex-client verify JWT [--config FILE] [--unverified] [--json]
     flex-client tokenize --capture-context JWT [--config FILE] [--card-json FILE|-] [--json]
+    flex-client hosted-fields-session --terminal-id ID [--scenario payment|tokenization]
+                [--lib-version V] [--secure-token-id T] [--emulator] [--json]
     flex-client emulator [emulator flags]        (same as python -m flex_ext.emulator)
     flex-client smoke [--live] [--json]
+
+``hosted-fields-session`` reads the Payroc API key from ``PAYROC_API_KEY`` (never from
+the command line) and uses the UAT environment, or ``--emulator`` for a throwaway local one.
 
 ``--config`` is a JSON file holding the official merchant-config dict; without it the
 ``CYBERSOURCE_*`` variables of ``scripts/smoke --live`` are read. Card data is never taken
@@ -116,6 +121,36 @@ def _cmd_tokenize(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_hosted_fields_session(args: argparse.Namespace, out: TextIO) -> int:
+    import os
+    from contextlib import ExitStack
+
+    from .hosted_fields import HostedFieldsClient, PayrocConfig
+
+    with ExitStack() as stack:
+        if args.emulator:
+            from .emulator_payroc import PayrocEmulator
+
+            emulator = stack.enter_context(PayrocEmulator())
+            config = PayrocConfig(api_key=emulator.api_key, identity_url=emulator.identity_url,
+                                  api_url=emulator.api_url)
+        else:
+            api_key = os.environ.get("PAYROC_API_KEY")
+            if not api_key:
+                raise SystemExit("hosted-fields-session needs PAYROC_API_KEY (or --emulator)")
+            config = PayrocConfig(api_key=api_key, environment=args.environment)
+        session = HostedFieldsClient(config).create_hosted_fields_session(
+            args.terminal_id, args.scenario, args.lib_version, args.secure_token_id)
+    payload = {
+        "processing_terminal_id": session.processing_terminal_id,
+        "token": session.token,
+        "expires_at": session.expires_at.isoformat(),
+        "idempotency_key": session.idempotency_key,
+    }
+    _print(out, args.json, payload, session.token)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flex-client", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -144,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--card-json", help="JSON file (or - for stdin) with number, expiration_month, ...")
     tok.add_argument("--json", action="store_true", help="print a JSON object")
     tok.set_defaults(handler=_cmd_tokenize)
+
+    hf = sub.add_parser("hosted-fields-session", help="create a Payroc Hosted Fields session token")
+    hf.add_argument("--terminal-id", required=True, help="the processing terminal id (4-50 characters)")
+    hf.add_argument("--scenario", default="payment", choices=["payment", "tokenization"])
+    hf.add_argument("--lib-version", default="1.7.0.261457", help="the Hosted Fields JS library version")
+    hf.add_argument("--secure-token-id", help="update the payment details behind this secure token")
+    hf.add_argument("--environment", default="uat", choices=["uat", "production"])
+    hf.add_argument("--emulator", action="store_true", help="use a throwaway built-in Payroc emulator")
+    hf.add_argument("--json", action="store_true", help="print a JSON object")
+    hf.set_defaults(handler=_cmd_hosted_fields_session)
 
     emu = sub.add_parser("emulator", help="run the local Flex emulator (see python -m flex_ext.emulator --help)",
                          add_help=False)

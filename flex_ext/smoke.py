@@ -4,12 +4,15 @@
 capture context (``POST /flex/v2/sessions`` through the generated ``FlexAPIApi``), its
 verification (signature by the public key it names, expiry), tokenization of a test card
 (JWE to the context's key, ``POST`` to ``flx.origin + flx.path``) and the verification of
-the transient token. Each step prints its status, key id, expiry, masked card and time.
+the transient token; then a Payroc Hosted Fields session (bearer token from the identity
+call, ``POST .../hosted-fields-sessions`` with an idempotency key) against the built-in
+Payroc emulator. Each step prints its status, key id, expiry, masked card and time.
 
 ``--live`` runs the same code against the CyberSource test environment with credentials
 from the environment: ``CYBERSOURCE_MERCHANT_ID``, ``CYBERSOURCE_KEY_ID``,
 ``CYBERSOURCE_SECRET_KEY`` and optionally ``CYBERSOURCE_RUN_ENVIRONMENT`` (default
-``apitest.cybersource.com``).
+``apitest.cybersource.com``); the Hosted Fields step then needs ``PAYROC_API_KEY`` and
+``PAYROC_TERMINAL_ID`` (UAT) and is reported as skipped without them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ __all__ = ["TEST_CARD", "live_config", "main", "run_smoke"]
 
 #: A Visa test number that passes Luhn (the emulator rejects numbers that do not).
 TEST_CARD = "4111111111111111"
+#: The Hosted Fields JavaScript library version the smoke asks a session for.
+HOSTED_FIELDS_LIB_VERSION = "1.7.0.261457"
 _T = TypeVar("_T")
 
 
@@ -50,11 +55,14 @@ class _Steps:
         self._emit({"step": name, "ok": True, "ms": round(elapsed, 1), **describe(value)})
         return value
 
+    def skip(self, name: str, why: str) -> None:
+        self._emit({"step": name, "ok": True, "ms": 0.0, "skipped": why})
+
     def _emit(self, record: dict[str, Any]) -> None:
         self.results.append(record)
         if self.as_json:
             return
-        status = "ok  " if record["ok"] else "FAIL"
+        status = "skip" if "skipped" in record else "ok  " if record["ok"] else "FAIL"
         details = "  ".join(f"{k}={v}" for k, v in record.items() if k not in ("step", "ok", "ms"))
         print(f"[{status}] {record['step']:<24} {record['ms']:>8.1f} ms  {details}", file=self.out)
 
@@ -79,17 +87,27 @@ def run_smoke(live: bool = False, out: TextIO = sys.stdout, as_json: bool = Fals
     import importlib
 
     from .client import DEFAULT_CARD_FIELDS, Card, FlexClient, build_sessions_body
+    from .hosted_fields import HostedFieldsClient, PayrocConfig
 
     steps = _Steps(out, as_json)
     with ExitStack() as stack:
+        payroc: Optional[PayrocConfig] = None
+        terminal_id = "1234001"
         if live:
             config = live_config()
+            if os.environ.get("PAYROC_API_KEY") and os.environ.get("PAYROC_TERMINAL_ID"):
+                payroc = PayrocConfig(api_key=os.environ["PAYROC_API_KEY"], environment="uat")
+                terminal_id = os.environ["PAYROC_TERMINAL_ID"]
         else:
             from .emulator import FlexEmulator
+            from .emulator_payroc import PayrocEmulator
 
             emulator = stack.enter_context(FlexEmulator())
-            config = steps.run("start emulator", lambda: emulator.merchant_config(),
-                               lambda cfg: {"base_url": emulator.base_url})
+            payroc_emulator = stack.enter_context(PayrocEmulator())
+            payroc = PayrocConfig(api_key=payroc_emulator.api_key, identity_url=payroc_emulator.identity_url,
+                                  api_url=payroc_emulator.api_url)
+            config = steps.run("start emulators", lambda: emulator.merchant_config(),
+                               lambda cfg: {"flex": emulator.base_url, "payroc": payroc_emulator.api_url})
         client = FlexClient(config)
         # The generated package sits on top of flex_ext: reach it by name, lazily.
         api = importlib.import_module("CyberSource").FlexAPIApi(config)
@@ -118,6 +136,16 @@ def run_smoke(live: bool = False, out: TextIO = sys.stdout, as_json: bool = Fals
             lambda tok: {"kid": tok.header.get("kid"), "jti": tok.jti[:8] + "...",
                          "expires": tok.expires_at.isoformat() if tok.expires_at else None},
         )
+        if payroc is None:
+            steps.skip("hosted fields session", "no PAYROC_API_KEY / PAYROC_TERMINAL_ID")
+        else:
+            hosted_fields = HostedFieldsClient(payroc)
+            steps.run(
+                "hosted fields session",
+                lambda: hosted_fields.create_hosted_fields_session(terminal_id, "payment", HOSTED_FIELDS_LIB_VERSION),
+                lambda session: {"terminal": session.processing_terminal_id,
+                                 "expires": session.expires_at.isoformat()},
+            )
     return steps.results
 
 

@@ -26,11 +26,12 @@ def test_smoke_runs_the_whole_flow_against_the_emulator() -> None:
     result = run(sys.executable, "scripts/smoke")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split("]")[0] for line in lines[:-1]] == ["[ok  "] * 5
+    assert [line.split("]")[0] for line in lines[:-1]] == ["[ok  "] * 6
     assert "status=201" in lines[1]
     assert "kid=" in lines[2] and "expires=" in lines[2]
     assert "masked_card=XXXXXXXXXXXX1111" in lines[3]
-    assert lines[-1] == "smoke: 5 steps passed"
+    assert "terminal=1234001" in lines[5] and "expires=" in lines[5]
+    assert lines[-1] == "smoke: 6 steps passed"
     assert "4111111111111111" not in result.stdout + result.stderr
 
 
@@ -40,7 +41,8 @@ def test_smoke_json_output() -> None:
     document = json.loads(result.stdout)
     assert document["ok"] is True
     assert [s["step"] for s in document["steps"]] == [
-        "start emulator", "capture context", "verify capture context", "tokenize test card", "verify transient token",
+        "start emulators", "capture context", "verify capture context", "tokenize test card", "verify transient token",
+        "hosted fields session",
     ]
     assert all(isinstance(s["ms"], float) for s in document["steps"])
 
@@ -61,7 +63,7 @@ def test_smoke_fails_with_a_non_zero_exit_and_names_the_step() -> None:
     assert "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("command", ["capture-context", "verify", "tokenize", "smoke"])
+@pytest.mark.parametrize("command", ["capture-context", "verify", "tokenize", "hosted-fields-session", "smoke"])
 def test_every_command_has_help(command: str) -> None:
     result = run(sys.executable, "-m", "flex_ext.cli", command, "--help")
     assert result.returncode == 0 and "usage" in result.stdout.lower()
@@ -104,3 +106,16 @@ def test_cli_errors_are_one_line_and_typed(tmp_path, capsys) -> None:
     assert cli.main(["verify", "not-a-jwt", "--unverified"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("flex-client verify: JWTValidationError:")
+
+
+def test_hosted_fields_session_command_against_the_emulator() -> None:
+    out = io.StringIO()
+    assert cli.main(["hosted-fields-session", "--terminal-id", "1234001", "--emulator", "--json"], out=out) == 0
+    session = json.loads(out.getvalue())
+    assert session["processing_terminal_id"] == "1234001" and session["token"]
+    assert session["expires_at"].endswith("+00:00")
+
+
+def test_hosted_fields_session_rejects_a_short_terminal_id(capsys) -> None:
+    assert cli.main(["hosted-fields-session", "--terminal-id", "123", "--emulator"]) == 1
+    assert "processingTerminalId" in capsys.readouterr().err
