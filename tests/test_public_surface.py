@@ -179,3 +179,16 @@ def test_flex_api_reports_missing_keys_with_official_text(missing: str, message:
     with pytest.raises(flex_ext.errors.ConfigurationError) as info:
         FlexAPIApi(cfg)
     assert str(info.value) == message
+
+
+def test_payroc_package_is_generated_beside_cybersource_and_masks_secrets() -> None:
+    import payroc_hosted_fields
+    from payroc_hosted_fields import HostedFieldsApi, HostedFieldsCreateSessionRequest, IdentityApi, IdentityToken
+
+    assert "utilities" not in payroc_hosted_fields.__all__
+    assert HostedFieldsCreateSessionRequest.attribute_map == {
+        "lib_version": "libVersion", "scenario": "scenario", "secure_token_id": "secureTokenId"}
+    assert callable(HostedFieldsApi.create_hosted_fields_session) and callable(IdentityApi.authorize)
+    token = IdentityToken(access_token="tok-Very-Secret-1", expires_in=3600, token_type="Bearer")
+    assert "tok-Very-Secret-1" not in repr(token) and "tok-Very-Secret-1" not in token.to_str()
+    assert token.to_dict()["access_token"] == "tok-Very-Secret-1"  # data stays usable

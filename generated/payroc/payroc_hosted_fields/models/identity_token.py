@@ -47,7 +47,7 @@ class IdentityToken(object):
 
     @property
     def access_token(self):
-        """The bearer token.
+        """The bearer token (a secret; the model's repr masks it).
 
         JSON name `access_token`.
 
@@ -161,7 +161,11 @@ class IdentityToken(object):
 
     def to_str(self):
         """Returns the string representation of the model"""
-        return pformat(self.to_dict())
+        # Properties marked x-secret in the spec are masked: a repr must be safe to log.
+        data = self.to_dict()
+        if data.get('access_token') is not None:
+            data['access_token'] = '<redacted>'
+        return pformat(data)
 
     def __repr__(self):
         """For `print` and `pprint`"""
