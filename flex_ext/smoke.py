@@ -110,7 +110,8 @@ def run_smoke(live: bool = False, out: TextIO = sys.stdout, as_json: bool = Fals
                                lambda cfg: {"flex": emulator.base_url, "payroc": payroc_emulator.api_url})
         client = FlexClient(config)
         # The generated package sits on top of flex_ext: reach it by name, lazily.
-        api = importlib.import_module("CyberSource").FlexAPIApi(config)
+        # Reuse the client's validated MerchantConfig rather than parsing the dict twice.
+        api = importlib.import_module("CyberSource").FlexAPIApi(client.config)
         jwt, status, _ = steps.run(
             "capture context",
             lambda: api.generate_flex_api_capture_context(build_sessions_body(DEFAULT_CARD_FIELDS)),
