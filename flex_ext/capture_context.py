@@ -19,18 +19,28 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import JWKValidationError, JWTValidationError
 from .jose import (
+    _B64URL_VALUE,
+    _JSON_DECODE,
+    _PKCS1V15,
+    _RS_HASHES,
     DEFAULT_LEEWAY_SECONDS,
+    MAX_JWT_LENGTH,
     ParsedJWT,
+    _b64url_decode_or_none,
+    _decode_header,
+    b64url_decode,
     check_time_claims,
     parse_compact_jwt,
     rsa_public_key_from_jwk,
@@ -38,7 +48,7 @@ from .jose import (
     validate_rsa_jwk,
     verify_signature,
 )
-from .public_keys import KeyStore, PublicKeyResolver
+from .public_keys import KeyStore, PublicKeyResolver, validate_kid
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import MerchantConfig
@@ -58,7 +68,10 @@ _LOOPBACK_NAMES = frozenset({"localhost"})
 def _utc(value: Any) -> Optional[datetime]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+    try:
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):  # far outside what a datetime can hold
+        return None
 
 
 def _is_loopback(host: str) -> bool:
@@ -136,19 +149,27 @@ def _field_list(data: Mapping[str, Any], name: str) -> list[str]:
     return values
 
 
-def _fields(claims: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+@lru_cache(maxsize=256)
+def _one_entry_fields(required: tuple[str, ...], optional: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return _fields({"ctx": [{"data": {"requiredFields": list(required), "optionalFields": list(optional)}}]},
+                   memo=False)
+
+
+def _fields(claims: Mapping[str, Any], memo: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
     ctx = claims.get("ctx")
     if not isinstance(ctx, list) or not ctx:
         raise JWTValidationError(f"{_WHAT} has no 'ctx' list")
-    if len(ctx) == 1 and type(ctx[0]) is dict and type(ctx[0].get("data")) is dict:
-        # The common shape: one entry. Same checks, fewer intermediate objects.
+    if memo and len(ctx) == 1 and type(ctx[0]) is dict and type(ctx[0].get("data")) is dict:
+        # The common shape: one entry. Field sets repeat across contexts (one per
+        # integration), so the checked result is memoised on the two lists' contents.
         data = ctx[0]["data"]
-        required_t = tuple(_field_list(data, "requiredFields"))
-        optional_l = _field_list(data, "optionalFields")
-        if len(set(required_t)) == len(required_t) and len(set(optional_l)) == len(optional_l):
-            if required_t and any(p in required_t for p in optional_l):
-                optional_l = [p for p in optional_l if p not in required_t]
-            return required_t, tuple(optional_l)
+        required_l = data.get("requiredFields", [])
+        optional_l = data.get("optionalFields", [])
+        if type(required_l) is list and type(optional_l) is list:
+            try:
+                return _one_entry_fields(tuple(required_l), tuple(optional_l))
+            except TypeError:  # an unhashable element: the general path names the problem
+                pass
     required: dict[str, None] = {}
     optional: dict[str, None] = {}
     for item in ctx:
@@ -186,14 +207,17 @@ class CaptureContext:
     required_fields: tuple[str, ...]
     optional_fields: tuple[str, ...]
     verified: bool
-    _numbers: tuple[int, int] = field(repr=False, compare=False)
+    _numbers: tuple[Union[int, str], int] = field(repr=False, compare=False)
     _key: list[rsa.RSAPublicKey] = field(repr=False, compare=False, default_factory=list)
 
     @property
     def encryption_key(self) -> rsa.RSAPublicKey:
         """The ``flx.jwk`` as a ``cryptography`` RSA public key (built on first use)."""
         if not self._key:
-            self._key.append(rsa_public_key_from_numbers(*self._numbers))
+            n, e = self._numbers
+            if type(n) is str:  # left as base64url text by the fast verification path
+                n = int.from_bytes(b64url_decode(n, "JWK parameter 'n'"), "big")
+            self._key.append(rsa_public_key_from_numbers(n, e))  # type: ignore[arg-type]
         return self._key[0]
 
     @property
@@ -275,7 +299,10 @@ def _build(parsed: ParsedJWT, verified: bool, allowed_origins: Optional[Iterable
         raise JWKValidationError(f"{_WHAT} has no 'flx.jwk' object")
     numbers = validate_rsa_jwk(jwk, require_use="enc", min_bits=2048, require_kid=True)
     required, optional = _fields(claims)
-    return CaptureContext(
+    # Equivalent to CaptureContext(...): the frozen dataclass __init__ routes each of its
+    # twelve fields through object.__setattr__, a measurable share of a cached verification.
+    context = object.__new__(CaptureContext)
+    context.__dict__.update(
         jwt=parsed.raw,
         header=parsed.header,
         claims=claims,
@@ -287,7 +314,178 @@ def _build(parsed: ParsedJWT, verified: bool, allowed_origins: Optional[Iterable
         optional_fields=optional,
         verified=verified,
         _numbers=numbers,
+        _key=[],
     )
+    return context
+
+
+# --- The hot path ------------------------------------------------------------------------
+#
+# Verifying a capture context with a cached key costs one RSA verification plus decoding;
+# everything else should be noise. _verify_fast does the whole verification in one pass and
+# returns None at the first thing that is not the plain, valid case (unknown or uncached
+# key, odd header, bad signature, any claim problem). verify_capture_context then runs the
+# step-by-step path, which repeats every check and raises the precise error (or fetches the
+# key). So the fast path can only ever accept what the full path accepts.
+
+_SHA256 = _RS_HASHES["RS256"]
+_SIMPLE_HEADER_KEYS = frozenset({"alg", "kid", "typ"})
+
+
+@lru_cache(maxsize=256)
+def _simple_header(raw_header: str) -> Optional[tuple[dict[str, Any], str]]:
+    """``(header, kid)`` for an RS256 header naming a valid kid and nothing else, else None."""
+    try:
+        header = _decode_header(raw_header, _WHAT)
+        if header.get("alg") != "RS256" or not _SIMPLE_HEADER_KEYS.issuperset(header):
+            return None
+        return header, validate_kid(header.get("kid"))
+    except ValueError:  # JWTValidationError, InvalidKidError
+        return None
+
+
+@lru_cache(maxsize=256)
+def _default_origin(origin: str) -> Optional[str]:
+    """The normalised origin when it passes the default rule (https, or http on loopback)."""
+    try:
+        normalized = _normalize_origin(origin)
+    except JWTValidationError:
+        return None
+    if normalized.startswith("http://") and not _is_loopback(urlsplit(normalized).hostname or ""):
+        return None
+    return normalized
+
+
+_B64URL_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _fast_numbers(jwk: Any) -> Optional[tuple[Union[int, str], int]]:
+    """``(n, e)`` of an encryption JWK that passes every check of ``validate_rsa_jwk(jwk,
+    require_use="enc", min_bits=2048, require_kid=True)`` with a common exponent, else None.
+
+    ``n`` stays base64url text: its size and parity are read from the first and last
+    characters, after checking that the whole text is canonical base64url without a leading
+    zero octet, so decoding it later (when the key is first used) cannot fail or differ.
+    """
+    if type(jwk) is not dict or jwk.get("kty") != "RSA" or jwk.get("use") != "enc":
+        return None
+    kid = jwk.get("kid")
+    e_text = jwk.get("e")
+    n_text = jwk.get("n")
+    if type(kid) is not str or not kid or e_text not in ("AQAB", "Aw") or type(n_text) is not str:
+        return None
+    length = len(n_text)
+    rem = length % 4
+    if length < 342 or length > 2731 or rem == 1 or not n_text.isascii():
+        return None  # fewer than 342 characters hold < 2048 bits; over 2731 hold > 16384
+    if n_text.encode("ascii").translate(None, _B64URL_BYTES):
+        return None
+    value = _B64URL_VALUE
+    last = value[n_text[-1]]
+    if rem == 0:
+        odd = last & 1
+    elif rem == 2:
+        odd, spare = (last >> 4) & 1, last & 0x0F
+        if spare:
+            return None
+    else:
+        odd, spare = (last >> 2) & 1, last & 0x03
+        if spare:
+            return None
+    first = (value[n_text[0]] << 2) | (value[n_text[1]] >> 4)
+    if not odd or not first:
+        return None
+    bits = 8 * (length * 3 // 4 - 1) + first.bit_length()
+    if bits < 2048 or bits > 16384:
+        return None
+    return n_text, (65537 if e_text == "AQAB" else 3)
+
+
+def _verify_fast(
+    jwt: Any, resolver: PublicKeyResolver, leeway: float, allow_expired: bool, now: Optional[float]
+) -> Optional[CaptureContext]:
+    if type(jwt) is not str or len(jwt) > MAX_JWT_LENGTH:
+        return None
+    parts = jwt.split(".")
+    if len(parts) != 3:
+        return None
+    raw_header, raw_payload, raw_signature = parts
+    simple = _simple_header(raw_header) if len(raw_header) <= 512 else None
+    if simple is None:
+        return None
+    header, kid = simple
+    entry = resolver.store.get(resolver.environment, kid)
+    if entry is None:
+        return None
+    signature = _b64url_decode_or_none(raw_signature)
+    payload = _b64url_decode_or_none(raw_payload)
+    if signature is None or payload is None:
+        return None
+    key = entry.key
+    if len(signature) != (key.key_size + 7) // 8:
+        return None
+    try:
+        key.verify(signature, jwt[: len(raw_header) + 1 + len(raw_payload)].encode("ascii"), _PKCS1V15, _SHA256)
+        claims = _JSON_DECODE(payload.decode("utf-8"))
+    except (InvalidSignature, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if type(claims) is not dict or "nbf" in claims:
+        return None
+    exp = claims.get("exp")
+    iat = claims.get("iat")
+    if type(exp) is not int and type(exp) is not float:
+        return None
+    current = time.time() if now is None else now
+    if not allow_expired and exp < current - leeway:
+        return None
+    if iat is not None and (
+        (type(iat) is not int and type(iat) is not float) or iat > current + leeway or exp < iat
+    ):
+        return None
+    flx = claims.get("flx")
+    if type(flx) is not dict:
+        return None
+    origin = flx.get("origin")
+    path = flx.get("path")
+    if type(origin) is not str or len(origin) > 512 or type(path) is not str or len(path) > 1024:
+        return None
+    origin = _default_origin(origin)
+    if origin is None or not path.startswith("/") or not _valid_path(path):
+        return None
+    jwk: Any = flx.get("jwk")
+    numbers = _fast_numbers(jwk)
+    if numbers is None:
+        return None
+    ctx = claims.get("ctx")
+    if type(ctx) is not list or len(ctx) != 1 or type(ctx[0]) is not dict:
+        return None
+    data = ctx[0].get("data")
+    if type(data) is not dict:
+        return None
+    required_l = data.get("requiredFields", [])
+    optional_l = data.get("optionalFields", [])
+    if type(required_l) is not list or type(optional_l) is not list:
+        return None
+    try:
+        required, optional = _one_entry_fields(tuple(required_l), tuple(optional_l))
+    except (TypeError, JWTValidationError):
+        return None
+    context = object.__new__(CaptureContext)
+    context.__dict__.update(
+        jwt=jwt,
+        header=dict(header),
+        claims=claims,
+        origin=origin,
+        path=path,
+        jwk=jwk,
+        kid=jwk["kid"],
+        required_fields=required,
+        optional_fields=optional,
+        verified=True,
+        _numbers=numbers,
+        _key=[],
+    )
+    return context
 
 
 def parse_capture_context_unverified(jwt: str) -> CaptureContext:
@@ -346,8 +544,12 @@ def verify_capture_context(
     >>> ctx.tokens_url
     'https://testflex.cybersource.com/flex/v2/tokens'
     """
-    sources = sum(x is not None for x in (resolver, public_key, merchant_config))
-    if sources != 1:
+    if resolver is not None and public_key is None and merchant_config is None:
+        if allowed_origins is None and leeway >= 0:
+            fast = _verify_fast(jwt, resolver, leeway, allow_expired, now)
+            if fast is not None:
+                return fast
+    elif sum(x is not None for x in (resolver, public_key, merchant_config)) != 1:
         raise TypeError("pass exactly one of resolver=, public_key= or merchant_config=")
     parsed = parse_compact_jwt(jwt, _WHAT)
     if public_key is not None:

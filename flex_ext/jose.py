@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import binascii
 import json
+import math
+import sys
 import time
 from functools import lru_cache
 from typing import Any, Dict, Iterable, Mapping, NamedTuple, Optional
@@ -41,6 +43,7 @@ __all__ = [
     "rsa_public_key_from_numbers",
     "rsa_public_key_to_jwk",
     "validate_rsa_jwk",
+    "verify_checked_alg",
     "verify_signature",
 ]
 
@@ -76,34 +79,77 @@ def b64url_decode(value: str, what: str = "value") -> bytes:
     impossible length, and non-zero trailing bits (so every byte string has exactly one
     accepted encoding). ``what`` names the part in the error message.
     """
+    decoded = _b64url_decode_or_none(value)
+    if decoded is None:
+        _b64url_error(value, what)
+    return decoded  # type: ignore[return-value]
+
+
+def _b64url_error(value: object, what: str) -> None:
+    """Raise the precise error for a value :func:`_b64url_decode_or_none` refused."""
     if not isinstance(value, str):
         raise JWTValidationError(f"{what} must be a base64url string")
-    try:
-        raw = value.encode("ascii")
-    except UnicodeEncodeError:
-        raise JWTValidationError(f"{what} is not valid base64url (non-ASCII character)") from None
-    if raw.translate(None, _B64URL_ALPHABET_BYTES):
+    if not value.isascii():
+        raise JWTValidationError(f"{what} is not valid base64url (non-ASCII character)")
+    if value.encode("ascii").translate(None, _B64URL_ALPHABET_BYTES):
         raise JWTValidationError(f"{what} is not valid base64url (character outside the alphabet)")
-    rem = len(raw) % 4
-    pad = _PADDING[rem]
-    if pad is None:
+    if _PADDING[len(value) % 4] is None:
         raise JWTValidationError(f"{what} is not valid base64url (impossible length)")
-    if rem:
-        # Unused low bits of the last character must be zero (canonical encoding).
-        mask = 0x0F if rem == 2 else 0x03
-        if _B64URL_VALUE[value[-1]] & mask:
-            raise JWTValidationError(f"{what} is not valid base64url (non-canonical encoding)")
-    return binascii.a2b_base64(raw.translate(_TO_STANDARD) + pad.encode("ascii"))
+    raise JWTValidationError(f"{what} is not valid base64url (non-canonical encoding)")
 
 
-def _json_object(data: bytes, what: str) -> dict[str, Any]:
+# Decoding maps the url-safe alphabet onto the standard one and everything the standard
+# decoder would otherwise accept ('+', '/', '=') onto '*', which strict decoding refuses.
+_URLSAFE_TO_STRICT = bytes.maketrans(b"-_+/=", b"+/***")
+_PAD_BYTES = (b"", None, b"==", b"=")
+
+
+def _b64url_decode_or_none(value: object) -> Optional[bytes]:
+    """The bytes, or None when ``value`` is not canonical unpadded base64url (hot path)."""
+    if type(value) is not str or not value.isascii():
+        return None
+    rem = len(value) % 4
+    pad = _PAD_BYTES[rem]
+    if pad is None:
+        return None
+    if rem and _B64URL_VALUE.get(value[-1], 0) & (0x0F if rem == 2 else 0x03):
+        return None  # unused low bits of the last character must be zero (canonical form)
+    return _a2b_urlsafe(value.encode("ascii"), pad)
+
+
+if sys.version_info >= (3, 11):
+
+    def _a2b_urlsafe(raw: bytes, pad: bytes) -> Optional[bytes]:
+        try:
+            return binascii.a2b_base64(raw.translate(_URLSAFE_TO_STRICT) + pad, strict_mode=True)
+        except binascii.Error:
+            return None
+
+else:  # pragma: no cover - Python 3.9 / 3.10 have no strict mode
+
+    def _a2b_urlsafe(raw: bytes, pad: bytes) -> Optional[bytes]:
+        if raw.translate(None, _B64URL_ALPHABET_BYTES):
+            return None
+        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + pad)
+
+
+def _json_object(data: bytes, what: str, part: str = "") -> dict[str, Any]:
     try:
-        obj = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise JWTValidationError(f"{what} is not valid UTF-8 JSON") from None
-    if not isinstance(obj, dict):
-        raise JWTValidationError(f"{what} is not a JSON object")
+        obj = _JSON_DECODE(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise JWTValidationError(f"{what}{part} is not valid UTF-8 JSON") from None
+    if type(obj) is not dict:
+        raise JWTValidationError(f"{what}{part} is not a JSON object")
     return obj
+
+
+def _refuse_constant(name: str) -> Any:
+    # JSON has no NaN or Infinity; Python's decoder accepts them unless told otherwise, and
+    # a NaN "exp" would compare as never expired.
+    raise ValueError(f"{name} is not JSON")
+
+
+_JSON_DECODE = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 
 @lru_cache(maxsize=256)
@@ -157,17 +203,22 @@ def parse_compact_jwt(token: str, what: str = "JWT") -> ParsedJWT:
     header = dict(_decode_header(raw_header, what)) if len(raw_header) <= 512 else _json_object(
         b64url_decode(raw_header, f"{what} header"), f"{what} header"
     )
-    claims = _json_object(b64url_decode(raw_payload, f"{what} payload"), f"{what} payload")
-    signature = b64url_decode(raw_signature, f"{what} signature")
+    payload = _b64url_decode_or_none(raw_payload)
+    if payload is None:
+        _b64url_error(raw_payload, f"{what} payload")
+    claims = _json_object(payload, what, " payload")  # type: ignore[arg-type]
+    signature = _b64url_decode_or_none(raw_signature)
+    if signature is None:
+        _b64url_error(raw_signature, f"{what} signature")
     return ParsedJWT(
-        raw=token,
-        header=header,
-        claims=claims,
-        signing_input=f"{raw_header}.{raw_payload}".encode("ascii"),
-        signature=signature,
-        raw_header=raw_header,
-        raw_payload=raw_payload,
-        raw_signature=raw_signature,
+        token,
+        header,
+        claims,
+        token[: len(raw_header) + 1 + len(raw_payload)].encode("ascii"),
+        signature,  # type: ignore[arg-type]
+        raw_header,
+        raw_payload,
+        raw_signature,
     )
 
 
@@ -176,14 +227,15 @@ def check_alg(parsed: ParsedJWT, allowed_algs: Iterable[str] = ("RS256",), what:
 
     Call it before fetching a key, so a token with ``alg: none`` costs no network request.
     """
-    alg = parsed.header.get("alg")
-    allowed = allowed_algs if isinstance(allowed_algs, tuple) else tuple(allowed_algs)
-    if not isinstance(alg, str) or alg not in allowed or alg not in _RS_HASHES:
+    header = parsed.header
+    alg = header.get("alg")
+    allowed = allowed_algs if type(allowed_algs) is tuple else tuple(allowed_algs)
+    if type(alg) is not str or alg not in allowed or alg not in _RS_HASHES:
         shown = alg if isinstance(alg, str) and len(alg) <= 16 and alg.isprintable() else "<invalid>"
         raise JWTValidationError(
-            f"{what} algorithm {shown!r} is not accepted (allowed: {', '.join(allowed)})"
+            f"{what} algorithm {shown!r} is not accepted (allowed: {', '.join(map(str, allowed))})"
         )
-    if "crit" in parsed.header:
+    if "crit" in header:
         raise JWTValidationError(f"{what} header carries 'crit' extensions, which are not supported")
     return alg
 
@@ -203,27 +255,52 @@ def verify_signature(
     alg = check_alg(parsed, allowed_algs, what)
     if not isinstance(key, rsa.RSAPublicKey):
         raise JWKValidationError(f"{what} verification key is not an RSA public key")
-    if len(parsed.signature) != (key.key_size + 7) // 8:
+    verify_checked_alg(parsed, key, alg, what)
+
+
+def verify_checked_alg(parsed: ParsedJWT, key: rsa.RSAPublicKey, alg: str, what: str = "JWT") -> None:
+    """:func:`verify_signature` for callers that already ran :func:`check_alg` and know ``key``
+    is an RSA public key (the hot path of a cached verification)."""
+    signature = parsed.signature
+    if len(signature) * 8 != _modulus_bits(key):
         raise JWTValidationError(f"{what} signature verification failed")
     try:
-        key.verify(parsed.signature, parsed.signing_input, _PKCS1V15, _RS_HASHES[alg])
+        key.verify(signature, parsed.signing_input, _PKCS1V15, _RS_HASHES[alg])
     except InvalidSignature:
         raise JWTValidationError(f"{what} signature verification failed") from None
 
 
+def _modulus_bits(key: rsa.RSAPublicKey) -> int:
+    """The modulus size rounded up to whole bytes, in bits (a signature's exact length)."""
+    return ((key.key_size + 7) // 8) * 8
+
+
 def _b64url_uint(jwk: Mapping[str, Any], name: str) -> int:
     value = jwk.get(name)
+    if type(value) is str and value:
+        cached = _COMMON_UINTS.get(value)
+        if cached is not None:
+            return cached
+        raw = _b64url_decode_or_none(value)
+        if raw is not None:
+            return int.from_bytes(raw, "big")
     if not isinstance(value, str) or not value:
         raise JWKValidationError(f"JWK parameter {name!r} is missing or not a string")
     try:
-        raw = b64url_decode(value, "JWK parameter")
+        _b64url_error(value, "JWK parameter")
     except JWTValidationError as exc:
         raise JWKValidationError(str(exc).replace("JWK parameter", f"JWK parameter {name!r}")) from None
-    return int.from_bytes(raw, "big")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: Public exponents seen in practice, decoded once.
+_COMMON_UINTS = {"AQAB": 65537, "Aw": 3}
 
 
 def jwk_modulus_bits(jwk: Mapping[str, Any]) -> int:
     """The bit length of an RSA JWK's modulus ``n``."""
+    if not isinstance(jwk, Mapping):
+        raise JWKValidationError("JWK must be a JSON object")
     return _b64url_uint(jwk, "n").bit_length()
 
 
@@ -235,7 +312,7 @@ def validate_rsa_jwk(
     require_kid: bool = False,
 ) -> tuple[int, int]:
     """Check an RSA public JWK and return its ``(n, e)``; see :func:`rsa_public_key_from_jwk`."""
-    if not isinstance(jwk, Mapping):
+    if type(jwk) is not dict and not isinstance(jwk, Mapping):
         raise JWKValidationError("JWK must be a JSON object")
     if jwk.get("kty") != "RSA":
         raise JWKValidationError("JWK 'kty' must be 'RSA'")
@@ -250,9 +327,9 @@ def validate_rsa_jwk(
     bits = n.bit_length()
     if min_bits is not None and bits < min_bits:
         raise JWKValidationError(f"JWK modulus is {bits} bits; at least {min_bits} are required")
-    if n % 2 == 0 or bits > 16384:
+    if not n & 1 or bits > 16384:
         raise JWKValidationError("JWK modulus is not valid")
-    if e < 3 or e % 2 == 0 or e >= n:
+    if e < 3 or not e & 1 or e >= n:
         raise JWKValidationError("JWK public exponent is not valid")
     return n, e
 
@@ -297,7 +374,13 @@ def _numeric_date(claims: Mapping[str, Any], name: str, what: str) -> Optional[f
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise JWTValidationError(f"{what} claim {name!r} is not a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        raise JWTValidationError(f"{what} claim {name!r} is out of range") from None
+    if not math.isfinite(number):  # NaN would pass every comparison, so never expire
+        raise JWTValidationError(f"{what} claim {name!r} is not a finite number")
+    return number
 
 
 def check_time_claims(

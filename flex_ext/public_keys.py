@@ -15,6 +15,7 @@ no timeout and builds a URL from an unchecked ``kid``):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -22,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Tuple
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -33,7 +35,7 @@ from .errors import (
     JWTValidationError,
     TransportError,
 )
-from .jose import ParsedJWT, check_alg, rsa_public_key_from_jwk, verify_signature
+from .jose import ParsedJWT, check_alg, rsa_public_key_from_jwk, verify_checked_alg
 from .transport import TimeoutSpec, TransportSettings, send
 
 __all__ = [
@@ -84,6 +86,13 @@ def validate_kid(kid: object) -> str:
     return kid
 
 
+@lru_cache(maxsize=1024)
+def _validated_kid(kid: str) -> str:
+    # kids repeat (one per signing key): validate each distinct one once. Unhashable
+    # values and failures are not cached (lru_cache does not store exceptions).
+    return validate_kid(kid)
+
+
 def public_key_url(base_url: str, kid: str) -> str:
     """``{base_url}/flex/v2/public-keys/{kid}`` after validating ``kid``."""
     return base_url.rstrip("/") + PUBLIC_KEYS_PATH + validate_kid(kid)
@@ -100,10 +109,17 @@ class PublicKeyEntry:
     jwk: Mapping[str, Any]
     key: rsa.RSAPublicKey = field(repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # Checked once here, so verifications with a cached entry skip the ABC check.
+        if not isinstance(self.key, rsa.RSAPublicKey):
+            raise JWKValidationError("a public key entry needs an RSA public key")
+
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any], min_bits: Optional[int] = 2048) -> PublicKeyEntry:
         # Flex signing keys are served with use "enc" (protocol.md A3), so use is not checked.
-        return cls(jwk=dict(jwk), key=rsa_public_key_from_jwk(jwk, min_bits=min_bits))
+        # Validated before copying: dict() of a non-mapping would raise a raw TypeError.
+        key = rsa_public_key_from_jwk(jwk, min_bits=min_bits)
+        return cls(jwk=dict(jwk), key=key)
 
 
 class KeyStore(Protocol):
@@ -140,16 +156,20 @@ class InMemoryKeyStore:
 
     def get(self, environment: str, kid: str) -> Optional[PublicKeyEntry]:
         key = (environment, kid)
-        with self._lock:
-            item = self._entries.get(key)
-            if item is None:
-                return None
-            expires, entry = item
-            if self._clock() >= expires:
-                del self._entries[key]
-                return None
+        # The hit path takes no lock: dict lookup and move_to_end are single atomic
+        # operations on the OrderedDict; only the compound updates below need the lock.
+        item = self._entries.get(key)
+        if item is None:
+            return None
+        expires, entry = item
+        if self._clock() >= expires:
+            with self._lock:
+                if self._entries.get(key) is item:
+                    del self._entries[key]
+            return None
+        with contextlib.suppress(KeyError):  # evicted meanwhile; the entry read is still valid
             self._entries.move_to_end(key)
-            return entry
+        return entry
 
     def put(self, environment: str, kid: str, entry: PublicKeyEntry) -> None:
         key = (environment, kid)
@@ -228,7 +248,7 @@ def fetch_public_key_jwk(
         sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not security
     try:
         jwk = json.loads(response.data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise JWKValidationError(f"Failed to parse JWK for kid {_shown(kid)}: body is not JSON") from None
     if not isinstance(jwk, dict):
         raise JWKValidationError(f"Failed to parse JWK for kid {_shown(kid)}: body is not a JSON object")
@@ -323,18 +343,18 @@ class PublicKeyResolver:
         The algorithm is checked before any fetch. When the cached key does not verify the
         signature, the key is fetched again exactly once and the verification repeated.
         """
-        algs = tuple(allowed_algs)
-        check_alg(parsed, algs, what)
+        algs = allowed_algs if type(allowed_algs) is tuple else tuple(allowed_algs)
+        alg = check_alg(parsed, algs, what)
         kid = parsed.header.get("kid")
         if kid is None or kid == "":
             raise JWTValidationError(f"{what} header has no 'kid'")
-        entry, cached = self._get(validate_kid(kid))
+        entry, cached = self._get(_validated_kid(kid) if type(kid) is str else validate_kid(kid))
         try:
-            verify_signature(parsed, entry.key, algs, what)
+            verify_checked_alg(parsed, entry.key, alg, what)
             return entry
         except JWTValidationError:
             if not cached:
                 raise
         entry = self._refetch_after_failure(kid, entry)
-        verify_signature(parsed, entry.key, algs, what)
+        verify_checked_alg(parsed, entry.key, alg, what)
         return entry
