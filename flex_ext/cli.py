@@ -105,8 +105,19 @@ def _cmd_tokenize(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.card_json:
         handle = sys.stdin if args.card_json == "-" else open(args.card_json, encoding="utf-8")  # noqa: SIM115
+        card: Any = None
+        problem: Optional[str] = None
         with handle:
-            card: Any = json.load(handle)
+            try:
+                card = json.load(handle)
+            except json.JSONDecodeError as exc:
+                problem = f"line {exc.lineno}, column {exc.colno}"
+            except ValueError:
+                problem = "not UTF-8"
+        if problem is not None:
+            # Raised outside the handler, so not chained: a JSONDecodeError keeps the whole
+            # document (the card data) in its .doc attribute.
+            raise SystemExit(f"--card-json: the card data is not valid JSON ({problem})")
     else:
         card = Card(TEST_CARD, "12", "2099")
     client = FlexClient(_load_config(args.config))

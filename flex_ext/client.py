@@ -99,6 +99,15 @@ def _camel(name: str) -> str:
     return _CAMEL_RE.sub(lambda m: m.group(1).upper(), name)
 
 
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def _shown(name: str) -> str:
+    """A caller's key as an error message may show it: a key that does not look like a
+    field name (it could be a misplaced card number or security code) is not echoed."""
+    return name if _NAME_RE.fullmatch(name) else "<invalid key>"
+
+
 def build_sessions_body(fields: Optional[FieldsSpec] = None) -> dict[str, Any]:
     """The ``POST /flex/v2/sessions`` body ``{"fields": {...}}`` for a fields spec.
 
@@ -222,7 +231,7 @@ def _card_from(card: Union[Card, Mapping[str, Any]]) -> Card:
     values = {_camel(str(k)): v for k, v in card.items()}
     unknown = sorted(set(values) - set(_CARD))
     if unknown:
-        raise FieldValidationError("unknown card field(s): " + ", ".join(unknown))
+        raise FieldValidationError("unknown card field(s): " + ", ".join(_shown(k) for k in unknown))
     if "number" not in values:
         raise FieldValidationError("card number is missing", missing=("paymentInformation.card.number",))
     return Card(
@@ -242,7 +251,8 @@ def _address(value: Mapping[str, Any], allowed: Iterable[str], where: str) -> di
     for key, item in value.items():
         name = _camel(str(key))
         if name not in names:
-            raise FieldValidationError(f"unknown {where} field {name!r}", extra=(f"orderInformation.{where}.{name}",))
+            shown = _shown(name)
+            raise FieldValidationError(f"unknown {where} field {shown!r}", extra=(f"orderInformation.{where}.{shown}",))
         if item is None:
             continue
         if not isinstance(item, str):
@@ -256,7 +266,7 @@ def _amount(amount: Any, currency: Optional[str]) -> dict[str, str]:
         details = {_camel(str(k)): v for k, v in amount.items() if v is not None}
         unknown = sorted(set(details) - {"totalAmount", "currency"})
         if unknown:
-            raise FieldValidationError("unknown amount field(s): " + ", ".join(unknown))
+            raise FieldValidationError("unknown amount field(s): " + ", ".join(_shown(k) for k in unknown))
         if currency is not None:
             details["currency"] = currency
         return {k: str(v) for k, v in details.items()}
