@@ -166,6 +166,9 @@ def send(
             for chunk in raw.stream(65536):
                 size += len(chunk)
                 if size > max_body_bytes:
+                    # Close rather than pool a half-read connection: the sender would stay
+                    # blocked on it, and its unread bytes would be the next response.
+                    raw.close()
                     raise TransportError(f"{where}: response body exceeds {max_body_bytes} bytes")
                 chunks.append(chunk)
             data = b"".join(chunks)

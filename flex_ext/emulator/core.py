@@ -292,10 +292,13 @@ class FlexEmulator:
         malformed_body: bool = False,
         wrong_digest: bool = False,
         times: Optional[int] = None,
+        oversized_body: bool = False,
+        truncated_body: bool = False,
     ) -> Fault:
         """Make ``endpoint`` ("sessions", "public-keys" or "tokens") misbehave.
 
         ``times=N`` affects the next N requests only; ``None`` until ``clear_faults``.
+        See :class:`~flex_ext.emulator.faults.Fault` for the effects.
         """
         fault = Fault(
             latency=latency,
@@ -304,6 +307,8 @@ class FlexEmulator:
             malformed_body=malformed_body,
             wrong_digest=wrong_digest,
             times=times,
+            oversized_body=oversized_body,
+            truncated_body=truncated_body,
         )
         self._faults.set(endpoint, fault)
         return fault

@@ -11,16 +11,25 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Optional
 
-__all__ = ["ENDPOINTS", "Fault", "FaultBoard"]
+__all__ = ["ENDPOINTS", "OVERSIZED_BODY_BYTES", "Fault", "FaultBoard"]
 
 #: Endpoint names used by fault injection and request counters.
 ENDPOINTS = ("sessions", "public-keys", "tokens")
 
 
+#: Size of the body sent by an ``oversized_body`` fault: above the client's 10 MiB cap.
+OVERSIZED_BODY_BYTES = 12 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Fault:
     """What to do to a request. Effects combine: latency first, then reset, or a status,
-    or the normal response with its body cut short and/or a wrong ``Digest`` header."""
+    or the normal response with its body cut short and/or a wrong ``Digest`` header.
+
+    ``oversized_body`` pads the (otherwise valid) body with trailing whitespace to
+    :data:`OVERSIZED_BODY_BYTES`; ``truncated_body`` announces the full ``Content-Length``,
+    sends half of the body and closes the connection.
+    """
 
     latency: float = 0.0
     status: Optional[int] = None
@@ -28,6 +37,8 @@ class Fault:
     malformed_body: bool = False
     wrong_digest: bool = False
     times: Optional[int] = None
+    oversized_body: bool = False
+    truncated_body: bool = False
 
     def __post_init__(self) -> None:
         if self.latency < 0:
@@ -36,7 +47,10 @@ class Fault:
             raise ValueError("an injected status must be 4xx or 5xx")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be >= 1 (or None for until cleared)")
-        if not (self.latency or self.status or self.reset or self.malformed_body or self.wrong_digest):
+        if not (
+            self.latency or self.status or self.reset or self.malformed_body or self.wrong_digest
+            or self.oversized_body or self.truncated_body
+        ):
             raise ValueError("a fault needs at least one effect")
 
 

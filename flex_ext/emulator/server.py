@@ -22,7 +22,7 @@ from typing import Any, Optional, cast
 from urllib.parse import unquote, urlsplit
 
 from .auth import AuthFailure, SignedRequest, authenticate
-from .faults import Fault, FaultBoard
+from .faults import OVERSIZED_BODY_BYTES, Fault, FaultBoard
 from .fields import FieldProblem, parse_session_fields
 from .jose import parse_json_object
 from .merchants import MerchantRegistry
@@ -89,6 +89,10 @@ class FlexHTTPServer(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         connection: socket.socket = request
+        # Headers and body go out in two writes: with Nagle on, the body waits for the
+        # client's delayed ACK of the headers (about 40 ms on Linux) on every response.
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl_context is not None:
             # The handshake runs here, in the connection's own thread, not in accept().
             request.settimeout(10)
@@ -236,6 +240,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             response = self._apply(fault, response)
         _log.debug("%s %s -> %d", method, endpoint, response[0])
+        if fault is not None and fault.truncated_body:
+            self._send_truncated(*response)
+            return
         self._send(*response)
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
@@ -247,6 +254,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+
+    def _send_truncated(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        """Announce the whole body, send half of it, then close the connection."""
+        self.close_connection = True
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
 
     def _reset(self) -> None:
         """Close the socket with an RST and no response at all."""
@@ -270,6 +288,11 @@ class _Handler(BaseHTTPRequestHandler):
         headers = dict(headers)
         if fault.malformed_body:
             body = body[: len(body) // 2] if len(body) > 1 else b"{"
+            if "Digest" in headers:
+                headers["Digest"] = _digest_header(body)
+        if fault.oversized_body:
+            # Still a valid body (JSON and JWTs allow trailing whitespace): only its size is wrong.
+            body = body + b" " * max(0, OVERSIZED_BODY_BYTES - len(body))
             if "Digest" in headers:
                 headers["Digest"] = _digest_header(body)
         if fault.wrong_digest:
