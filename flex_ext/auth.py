@@ -23,21 +23,22 @@ import os
 import secrets
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any, Callable, Optional, Protocol
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from ._version import __version__
 from .config import MerchantConfig
 from .errors import AuthenticationError, KeyPasswordError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+# cryptography (x509, PKCS#12, RSA) is imported where P12 keys are used, not here: HTTP
+# Signature and JWT with a shared secret need only the standard library, and importing
+# cryptography.x509 costs a fresh process more than everything else in this module.
 
 __all__ = [
     "CLIENT_ID",
@@ -87,7 +88,13 @@ class CertificateNotFoundError(AuthenticationError, ValueError):
 
 
 def _new_jti() -> str:
-    return str(uuid.uuid4())
+    # A random (version 4) UUID, as the official SDK sends; built from os.urandom directly
+    # rather than importing uuid (which pulls in platform detection at import time).
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def decode_shared_secret(secret: str) -> bytes:
@@ -343,6 +350,9 @@ class _P12Cache:
 
 
 def _load_p12(data: bytes, password: str, path: str) -> _P12Entry:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
     except ValueError:
@@ -367,6 +377,8 @@ def clear_p12_cache() -> None:
 
 
 def _common_names(cert: x509.Certificate) -> list[str]:
+    from cryptography.x509.oid import NameOID
+
     return [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
 
 
@@ -399,6 +411,8 @@ class JwtP12Signer(_JwtSigner):
         self._entry()
 
     def _entry(self) -> tuple[rsa.RSAPrivateKey, str]:
+        from cryptography.x509.oid import NameOID
+
         entry = _P12_CACHE.get(self._path, self._password)
         for cert in entry.certificates:
             if any(cn.lower() == self._alias for cn in _common_names(cert)):
@@ -414,6 +428,9 @@ class JwtP12Signer(_JwtSigner):
         return self._entry()[1]
 
     def token(self, method: str, path: str, body: bytes | None) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         key, kid = self._entry()
         header = {"alg": self._alg, "kid": kid, "typ": "JWT"}
         signing_input = _b64url(_compact_json(header)) + "." + _b64url(_compact_json(self.claims(method, path, body)))

@@ -557,3 +557,15 @@ def test_reprs_of_signers_show_no_secret(tmp_path: Path, rsa_key: rsa.RSAPrivate
 def test_replace_keeps_signers_consistent() -> None:
     cfg = dataclasses.replace(_cfg(), authentication_type="jwt", jwt_key_type="SHARED_SECRET")
     assert isinstance(signer_for(cfg), JwtSharedSecretSigner)
+
+
+def test_jwt_ids_are_random_version_4_uuids() -> None:
+    import uuid
+
+    from flex_ext.auth import _new_jti
+
+    ids = {_new_jti() for _ in range(200)}
+    assert len(ids) == 200
+    for jti in ids:
+        parsed = uuid.UUID(jti)
+        assert str(parsed) == jti and parsed.version == 4 and parsed.variant == uuid.RFC_4122

@@ -23,14 +23,15 @@ from flexkit import (
     signing_key,
 )
 
+from flex_ext import capture_context as capture_context_module
 from flex_ext.capture_context import (
     CaptureContext,
     parse_capture_context_unverified,
     verify_capture_context,
 )
-from flex_ext.errors import InvalidKidError, JWKValidationError, JWTValidationError, TokenExpiredError
+from flex_ext.errors import HTTPError, InvalidKidError, JWKValidationError, JWTValidationError, TokenExpiredError
 from flex_ext.jose import b64url_encode
-from flex_ext.public_keys import InMemoryKeyStore, PublicKeyResolver
+from flex_ext.public_keys import InMemoryKeyStore, PublicKeyEntry, PublicKeyResolver
 from flex_ext.transport import TransportSettings
 
 
@@ -42,9 +43,89 @@ ORIGIN = "https://testflex.cybersource.com"
 FAST = TransportSettings(connect_timeout=2, read_timeout=2)
 
 
+_KEY_SOURCE = {"mode": "public_key"}
+
+
+@pytest.fixture(autouse=True, params=["public_key", "cached_resolver"])
+def key_source(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs twice: with the key given directly (the step-by-step path) and
+    through a resolver whose store already holds the key (the one-pass hot path, which
+    must hand every error case to the step-by-step path)."""
+    _KEY_SOURCE["mode"] = request.param
+    yield request.param
+    _KEY_SOURCE["mode"] = "public_key"
+
+
+def _key_server(base_url: str, kid: str) -> dict[str, str]:
+    if kid != SIGNING_KID:
+        raise HTTPError(f"no key {kid}", status=404)
+    return public_jwk(signing_key(), SIGNING_KID)
+
+
+def cached_resolver() -> PublicKeyResolver:
+    store = InMemoryKeyStore()
+    resolver = PublicKeyResolver("https://keys.example", store=store, fetcher=_key_server)
+    store.put(resolver.environment, SIGNING_KID, PublicKeyEntry.from_jwk(public_jwk(signing_key(), SIGNING_KID)))
+    return resolver
+
+
 def _verify(jwt: str, **kwargs: Any) -> CaptureContext:
-    kwargs.setdefault("public_key", signing_key().public_key())
+    if not {"public_key", "resolver", "merchant_config"} & kwargs.keys():
+        if _KEY_SOURCE["mode"] == "public_key":
+            kwargs["public_key"] = signing_key().public_key()
+        else:
+            kwargs["resolver"] = cached_resolver()
     return verify_capture_context(jwt, **kwargs)
+
+
+def _public_view(ctx: CaptureContext) -> tuple[Any, ...]:
+    return (
+        ctx.jwt, dict(ctx.header), ctx.claims, ctx.origin, ctx.path, ctx.jwk, ctx.kid, ctx.required_fields,
+        ctx.optional_fields, ctx.verified, ctx.encryption_key.public_numbers(), repr(ctx),
+    )
+
+
+def test_hot_path_gives_the_same_context_as_the_step_by_step_path() -> None:
+    jwt = mint_capture_context(ORIGIN)
+    resolver = cached_resolver()
+    fast = capture_context_module._verify_fast(jwt, resolver, 60, False, None)
+    assert fast is not None  # the common case really takes the hot path
+    slow = verify_capture_context(jwt, public_key=signing_key().public_key())
+    assert _public_view(fast) == _public_view(slow)
+    assert fast == slow
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "extra_header",  # a header member other than alg/kid/typ
+        "leading_zero_n",  # n with a leading zero octet (accepted, not canonical)
+        "uncommon_e",  # an exponent other than AQAB/Aw
+        "two_ctx_entries",
+        "nbf",
+    ],
+)
+def test_uncommon_valid_shapes_leave_the_hot_path_and_still_verify(change: str) -> None:
+    header: dict[str, Any] = {"kid": SIGNING_KID, "alg": "RS256"}
+    claims = capture_context_claims(ORIGIN)
+    jwk = claims["flx"]["jwk"]
+    if change == "extra_header":
+        header["x5t"] = "abc"
+    elif change == "leading_zero_n":
+        n = session_key().public_key().public_numbers().n
+        jwk["n"] = b64url_encode(b"\x00" + n.to_bytes(256, "big"))
+    elif change == "uncommon_e":
+        jwk["e"] = b64url_encode((65539).to_bytes(3, "big"))  # valid (odd, >= 3), just unusual
+    elif change == "two_ctx_entries":
+        claims["ctx"].append({"data": {"optionalFields": ["orderInformation.billTo.email"]}, "type": "x"})
+    elif change == "nbf":
+        claims["nbf"] = claims["iat"]
+    jwt = mint_jwt(header, claims, signing_key())
+    resolver = cached_resolver()
+    assert capture_context_module._verify_fast(jwt, resolver, 60, False, None) is None
+    via_resolver = verify_capture_context(jwt, resolver=resolver)
+    via_key = verify_capture_context(jwt, public_key=signing_key().public_key())
+    assert _public_view(via_resolver) == _public_view(via_key)
 
 
 def test_valid_capture_context_verifies_with_a_key() -> None:
@@ -287,4 +368,4 @@ def test_documentation_capture_context_does_not_verify() -> None:
     # Its signing key (kid "sn") is not public: with any key we have, verification fails,
     # and it is expired anyway.
     with pytest.raises(JWTValidationError):
-        _verify(DOC_CAPTURE_CONTEXT, allow_expired=True)
+        _verify(DOC_CAPTURE_CONTEXT, allow_expired=True, public_key=signing_key().public_key())
