@@ -29,7 +29,6 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import json
-import logging
 import re
 import threading
 import time
@@ -40,6 +39,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
 from .errors import AuthenticationError, ConfigurationError, FlexError, HTTPError
+from .log_config import get_logger
 from .seam import ClientSettings
 from .transport import TransportSettings
 
@@ -67,7 +67,8 @@ __all__ = [
     "validate_terminal_id",
 ]
 
-_logger = logging.getLogger("flex_ext.hosted_fields")
+# From get_logger: records are masked even if no configuration is ever applied.
+_logger = get_logger("flex_ext.hosted_fields")
 
 #: Base URLs per environment: (Identity service, API including its ``/v1`` prefix).
 ENVIRONMENTS: Mapping[str, tuple[str, str]] = {

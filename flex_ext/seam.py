@@ -18,12 +18,12 @@ Generated code imports ``flex_ext`` through this module only. What it gets:
 from __future__ import annotations
 
 import importlib
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 from .body import RequestBodyError, request_body, sanitize_for_serialization
 from .errors import ConfigurationError, HTTPError, RequestTimeoutError, TransportError
+from .log_config import get_logger
 from .transport import TransportSettings, send
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ __all__ = [
     "send",
 ]
 
-_logger = logging.getLogger("flex_ext.seam")
+# From get_logger: records are masked even if no configuration is ever applied.
+_logger = get_logger("flex_ext.seam")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import tracemalloc
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 
 import CyberSource
@@ -38,7 +39,7 @@ from flex_ext.errors import (
     TransportError,
 )
 from flex_ext.public_keys import InMemoryKeyStore, fetch_public_key_jwk
-from flex_ext.transport import pool_manager
+from flex_ext.transport import TransportSettings, pool_manager, send
 
 CARD = Card("4111 1111 1111 1111", "12", "2031", security_code="123")
 SESSIONS_BODY = {"fields": {"paymentInformation": {"card": {
@@ -305,6 +306,68 @@ def test_an_oversized_response_does_not_keep_its_connection(emu: FlexEmulator) -
         client.create_capture_context()
     assert _settled_threads(baseline) <= baseline  # the emulator's handler thread has finished
     assert client.create_capture_context().verified
+
+
+class _Redirector:
+    """A loopback server that answers every request with ``307`` to ``target``."""
+
+    def __init__(self, target: str) -> None:
+        hits: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                hits.append(self.command)
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(307)
+                self.send_header("Location", target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.hits = hits
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
+
+    def __enter__(self) -> _Redirector:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def test_redirects_are_never_followed(emu: FlexEmulator) -> None:
+    """Signed requests and card data go only where they were addressed."""
+    with _Redirector(emu.base_url) as redirector:
+        api = CyberSource.FlexAPIApi(dict(emu.merchant_config(), run_environment=redirector.url))
+        with pytest.raises(ApiException) as info:
+            api.generate_flex_api_capture_context(SESSIONS_BODY)
+        assert info.value.status == 307
+        with pytest.raises(HTTPError) as fetch:
+            fetch_public_key_jwk(redirector.url, emu.signing_kid, sleep=lambda _: None)
+        assert fetch.value.status == 307
+        response = send(TransportSettings(), "POST", redirector.url + "/flex/v2/tokens", body=b"x.y.z")
+        assert response.status == 307
+        assert redirector.hits == ["POST", "GET", "POST"]  # a 3xx is not retried either
+    assert emu.request_count() == 0
+
+
+def test_an_oversized_jwt_is_refused_before_any_request(emu: FlexEmulator) -> None:
+    client = client_for(emu)
+    jwt = emu.issue_capture_context()
+    head, payload, signature = jwt.split(".")
+    with pytest.raises(JWTValidationError, match="longer than"):
+        client.verify_capture_context(f"{head}.{payload + 'A' * 64 * 1024}.{signature}")
+    assert emu.request_count() == 0
 
 
 # ------------------------------------------------------------------------------ the new faults themselves

@@ -147,6 +147,7 @@ class Watch:
         self.records: list[str] = []
         self.exceptions = 0
         self.log_dir = log_dir
+        self.api_key_paths: list[str] = []  # request paths the Payroc API key was signed onto
 
     def see(self, where: str, *objects: Any) -> None:
         for obj in objects:
@@ -237,6 +238,7 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> Iterato
             secrets.add("bearer token", headers["Authorization"].split(" ", 1)[1])
         if "x-api-key" in headers:
             secrets.add("API key", headers["x-api-key"])
+            observer.api_key_paths.append(path.split("?", 1)[0])
         return headers
 
     def plaintext(data_tree: Any, context_jwt: str) -> bytes:
@@ -622,6 +624,7 @@ def test_hosted_fields(
                      HostedFieldsClient(config(read_timeout=0.05, max_attempts=1)).create_hosted_fields_session,
                      "1234001", "payment", "1.7.0.261457")
     assert watch.secrets.dynamic["bearer token"] and watch.secrets.dynamic["API key"]
+    assert set(watch.api_key_paths) == {"/authorize"}  # the API key goes to the Identity call only
     watch.check(capsys)
 
 
@@ -695,3 +698,57 @@ def test_cli_as_a_process(emu: FlexEmulator, watch: Watch, mode: str, tmp_path: 
         assert done.returncode == expected, done.stderr
         watch.texts += [("CLI process stdout", done.stdout), ("CLI process stderr", done.stderr)]
     watch.check(capsys, expect_library_records=False)
+
+
+def test_library_loggers_mask_without_any_configuration() -> None:
+    """A fresh process that never applies a merchant or log configuration (a Hosted Fields
+    only user, say): records of the library's module loggers reach the root handlers masked."""
+    code = (
+        "import logging, sys\n"
+        "seen = []\n"
+        "class Keep(logging.Handler):\n"
+        "    def emit(self, record): seen.append(record.getMessage())\n"
+        "logging.getLogger().addHandler(Keep()); logging.getLogger().setLevel(logging.DEBUG)\n"
+        "import flex_ext.hosted_fields, flex_ext.seam, flex_ext.config\n"
+        "for name in ('flex_ext.hosted_fields', 'flex_ext.seam', 'flex_ext.config'):\n"
+        "    logging.getLogger(name).debug('card %s cvv=%s', sys.argv[1], sys.argv[2])\n"
+        "print('\\n'.join(seen))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT), str(ROOT / "generated" / "cybersource"), str(ROOT / "generated" / "payroc")]))
+    done = subprocess.run([sys.executable, "-c", code, PAN_SPACES, SECURITY_CODE], capture_output=True, text=True,
+                          env=env, timeout=60, check=True)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3, done.stdout + done.stderr
+    assert all("4929 38XX XXXX 0039" in line for line in lines)  # masked, not dropped
+    assert Secrets().found_in(done.stdout + done.stderr) == []
+
+
+# ------------------------------------------------------------------------------ checks SECURITY.md states
+
+
+def test_tokenize_refuses_an_unverified_capture_context_object(emu: FlexEmulator) -> None:
+    from flex_ext.capture_context import parse_capture_context_unverified
+
+    emu.reset_request_counts()
+    ctx = parse_capture_context_unverified(emu.issue_capture_context())
+    with pytest.raises(JWTValidationError, match="unverified"):
+        FlexClient(emu.merchant_config()).tokenize(ctx, card())
+    assert emu.request_count("tokens") == 0
+
+
+def test_tokenize_rechecks_the_allow_list_for_a_context_verified_elsewhere(emu: FlexEmulator) -> None:
+    ctx = FlexClient(emu.merchant_config()).verify_capture_context(emu.issue_capture_context())
+    strict = FlexClient(emu.merchant_config(), allowed_origins=["https://testflex.cybersource.com"])
+    emu.reset_request_counts()
+    with pytest.raises(JWTValidationError, match="allowed origins"):
+        strict.tokenize(ctx, card())
+    assert emu.request_count("tokens") == 0
+
+
+def test_exp_before_iat_is_refused() -> None:
+    from flex_ext.jose import check_time_claims
+
+    now = time.time()
+    with pytest.raises(JWTValidationError, match="before 'iat'"):
+        check_time_claims({"exp": now + 10, "iat": now + 20}, now=now)
