@@ -97,6 +97,20 @@ def _new_jti() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_LAST_DATE: tuple[int, str] = (-1, "")
+
+
+def _http_date(now: float) -> str:
+    """``formatdate(now, usegmt=True)``, formatted once per second (requests share it)."""
+    global _LAST_DATE
+    second = int(now)
+    last = _LAST_DATE  # one read of an immutable pair: safe across threads
+    if last[0] != second:
+        last = (second, formatdate(second, usegmt=True))
+        _LAST_DATE = last
+    return last[1]
+
+
 def decode_shared_secret(secret: str) -> bytes:
     """Decode ``merchant_secretkey`` strictly (standard base64 alphabet, correct padding).
 
@@ -184,7 +198,7 @@ class HttpSignatureSigner:
 
     def sign(self, method: str, path: str, body: bytes | None) -> dict[str, str]:
         upper = _check_request(method, path)
-        date = formatdate(self._clock(), usegmt=True)
+        date = _http_date(self._clock())
         digest = "SHA-256=" + _body_digest(body) if upper in _BODY_METHODS else None
         text = self.signing_string(upper, path, date, digest)
         signature = _b64(hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).digest())

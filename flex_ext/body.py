@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from functools import lru_cache
 from typing import Any, Optional
 
 from .errors import FlexError
@@ -70,9 +71,16 @@ def wire_key(key: str) -> str:
     return key
 
 
+# Field names repeat across requests; rewrite each distinct one once.
+_cached_wire_key = lru_cache(maxsize=4096)(wire_key)
+
+
 def _wire_keys(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {wire_key(str(key)): _wire_keys(value) for key, value in obj.items()}
+        return {
+            (_cached_wire_key(key) if type(key) is str and len(key) <= 256 else wire_key(str(key))): _wire_keys(value)
+            for key, value in obj.items()
+        }
     if isinstance(obj, list):
         return [_wire_keys(item) for item in obj]
     if _is_model(obj):

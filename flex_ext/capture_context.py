@@ -39,7 +39,6 @@ from .jose import (
     MAX_JWT_LENGTH,
     ParsedJWT,
     _b64url_decode_or_none,
-    _decode_header,
     b64url_decode,
     check_time_claims,
     parse_compact_jwt,
@@ -332,15 +331,26 @@ _SHA256 = _RS_HASHES["RS256"]
 _SIMPLE_HEADER_KEYS = frozenset({"alg", "kid", "typ"})
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1024)
 def _simple_header(raw_header: str) -> Optional[tuple[dict[str, Any], str]]:
-    """``(header, kid)`` for an RS256 header naming a valid kid and nothing else, else None."""
+    """``(header, kid)`` for an RS256 header naming a valid kid and nothing else, else None.
+
+    Headers repeat (one per signing key); callers pass at most 512 characters, so the cache
+    holds at most about a megabyte.
+    """
+    raw = _b64url_decode_or_none(raw_header)
+    if raw is None:
+        return None
     try:
-        header = _decode_header(raw_header, _WHAT)
-        if header.get("alg") != "RS256" or not _SIMPLE_HEADER_KEYS.issuperset(header):
-            return None
-        return header, validate_kid(header.get("kid"))
-    except ValueError:  # JWTValidationError, InvalidKidError
+        header = _JSON_DECODE(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if type(header) is not dict or header.get("alg") != "RS256" or not _SIMPLE_HEADER_KEYS.issuperset(header):
+        return None
+    kid = header.get("kid")
+    try:
+        return header, validate_kid(kid)
+    except ValueError:  # InvalidKidError
         return None
 
 

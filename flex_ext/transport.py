@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import urllib3
 from urllib3.exceptions import (
@@ -161,17 +161,13 @@ def send(
             preload_content=False,
         )
         try:
-            chunks = []
-            size = 0
-            for chunk in raw.stream(65536):
-                size += len(chunk)
-                if size > max_body_bytes:
-                    # Close rather than pool a half-read connection: the sender would stay
-                    # blocked on it, and its unread bytes would be the next response.
-                    raw.close()
-                    raise TransportError(f"{where}: response body exceeds {max_body_bytes} bytes")
-                chunks.append(chunk)
-            data = b"".join(chunks)
+            declared = raw.length_remaining  # from Content-Length; None when chunked
+            if declared is not None and declared <= max_body_bytes and not raw.headers.get("Content-Encoding"):
+                # http.client reads exactly Content-Length bytes and nothing is decompressed,
+                # so one read is bounded (a compressed body is streamed and counted).
+                data = raw.read()
+            else:
+                data = _read_bounded(raw, max_body_bytes, where)
         finally:
             raw.release_conn()
     except _Urllib3TimeoutError as exc:
@@ -183,3 +179,18 @@ def send(
     except _Urllib3HTTPError as exc:
         raise TransportError(f"{where}: request failed ({exc.__class__.__name__})") from exc
     return Response(status=raw.status, reason=raw.reason or "", headers=raw.headers, data=data)
+
+
+def _read_bounded(raw: Any, max_body_bytes: int, where: str) -> bytes:
+    """Read a response of unknown or excessive declared length, refusing more than the cap."""
+    chunks = []
+    size = 0
+    for chunk in raw.stream(65536):
+        size += len(chunk)
+        if size > max_body_bytes:
+            # Close rather than pool a half-read connection: the sender would stay
+            # blocked on it, and its unread bytes would be the next response.
+            raw.close()
+            raise TransportError(f"{where}: response body exceeds {max_body_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -569,3 +569,12 @@ def test_jwt_ids_are_random_version_4_uuids() -> None:
     for jti in ids:
         parsed = uuid.UUID(jti)
         assert str(parsed) == jti and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_http_date_matches_formatdate_across_seconds() -> None:
+    from email.utils import formatdate
+
+    from flex_ext.auth import _http_date
+
+    for now in (1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.0, 1_699_999_999.5, 1_700_000_000.2):
+        assert _http_date(now) == formatdate(now, usegmt=True)

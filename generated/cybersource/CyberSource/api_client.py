@@ -21,6 +21,10 @@ from flex_ext import seam
 
 logger = logging.getLogger(__name__)
 
+# The characters a JSON text can start with (NaN and Infinity included, as json.loads
+# accepts them).
+_JSON_FIRST = frozenset('{["-0123456789tfnNI')
+
 
 class ApiClient(object):
     """Turns an operation into one signed HTTP request and its answer into Python objects.
@@ -166,10 +170,14 @@ class ApiClient(object):
         Like the official SDK, the body is first parsed as JSON when it can be; for
         'str' the result is then passed through `str()`, so a JWT comes back unchanged.
         """
-        try:
-            data = json.loads(response.data)
-        except ValueError:
-            data = response.data
+        data = response.data
+        # A JSON text starts with one of these (after whitespace); a JWT never does, so it
+        # skips the parse attempt and the exception it would raise.
+        if data[:1] in _JSON_FIRST or data.lstrip()[:1] in _JSON_FIRST:
+            try:
+                data = json.loads(data)
+            except ValueError:
+                pass
         return self.__deserialize(data, response_type)
 
     def __deserialize(self, data, klass):
