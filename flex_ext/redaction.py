@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from functools import cache
 from typing import Any, Callable, Iterable, Optional, Union
 
 __all__ = [
@@ -130,7 +131,10 @@ def _fields(pii: bool) -> frozenset[str]:
 # Card numbers
 
 # 13-19 digits, optionally separated by single spaces or dashes, not glued to other digits.
-_PAN_RE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# Patterns are compiled on first use, not at import: most processes never log a thing.
+@cache
+def _pan_re() -> re.Pattern[str]:
+    return re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 
 
 def mask_pan(pan: str) -> str:
@@ -160,12 +164,12 @@ def mask_pan(pan: str) -> str:
 
 def contains_card_number(text: str) -> bool:
     """True if ``text`` holds a run of 13-19 digits (also with spaces or dashes)."""
-    return _PAN_RE.search(text) is not None
+    return _pan_re().search(text) is not None
 
 
 def mask_card_numbers(text: str) -> str:
     """Mask every card-number-like digit run in free text (see :func:`mask_pan`)."""
-    return _PAN_RE.sub(lambda m: mask_pan(m.group(0)), text)
+    return _pan_re().sub(lambda m: mask_pan(m.group(0)), text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,26 +261,31 @@ def mask_sensitive_pairs(text: str, *, pii: bool = True) -> str:
 
 _Replacement = Union[str, Callable[["re.Match[str]"], str]]
 
-_CREDENTIAL_RULES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
+@cache
+def _credential_rules() -> tuple[tuple[re.Pattern[str], _Replacement], ...]:
+    return tuple((re.compile(pattern), replacement) for pattern, replacement in _CREDENTIAL_RULE_TEXTS)
+
+
+_CREDENTIAL_RULE_TEXTS: tuple[tuple[str, _Replacement], ...] = (
     # Signature: keyid="...", algorithm="HmacSHA256", headers="...", signature="..."
-    (re.compile(r'(?i)\b(keyid|signature)(\s*=\s*)"[^"]*"'), r'\1\2"' + MASK + '"'),
+    (r'(?i)\b(keyid|signature)(\s*=\s*)"[^"]*"', r'\1\2"' + MASK + '"'),
     # Authorization: Bearer <token> / Basic <b64> (also inside dict reprs and JSON).
     (
-        re.compile(r"""(?i)(authorization["']?\s*[:=]\s*["']?)(?:(bearer|basic)\s+)?[^\s"',}]+"""),
+        r"""(?i)(authorization["']?\s*[:=]\s*["']?)(?:(bearer|basic)\s+)?[^\s"',}]+""",
         lambda m: m.group(1) + (m.group(2) + " " if m.group(2) else "") + MASK,
     ),
     # The official SDK's own log line, "Authorization Bearer:     <token>".
-    (re.compile(r"(?i)(authorization\s+bearer\s*:\s*)\S+"), r"\1" + MASK),
+    (r"(?i)(authorization\s+bearer\s*:\s*)\S+", r"\1" + MASK),
     # A bare bearer token anywhere.
-    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]+=*"), r"\1" + MASK),
+    (r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]+=*", r"\1" + MASK),
     # Digest: SHA-256=<b64>
     (
-        re.compile(r"""(?i)(\bdigest["']?\s*[:=]\s*["']?)(?:(SHA-256|SHA-512)=)?[A-Za-z0-9+/]+=*"""),
+        r"""(?i)(\bdigest["']?\s*[:=]\s*["']?)(?:(SHA-256|SHA-512)=)?[A-Za-z0-9+/]+=*""",
         lambda m: m.group(1) + (m.group(2) + "=" if m.group(2) else "") + MASK,
     ),
     # x-api-key / Ocp-Apim-Subscription-Key style API keys.
     (
-        re.compile(r"""(?i)((?:x-api-key|ocp-apim-subscription-key)["']?\s*[:=]\s*["']?)[^\s"',}]+"""),
+        r"""(?i)((?:x-api-key|ocp-apim-subscription-key)["']?\s*[:=]\s*["']?)[^\s"',}]+""",
         r"\1" + MASK,
     ),
 )
@@ -284,7 +293,7 @@ _CREDENTIAL_RULES: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
 
 def mask_credentials(text: str) -> str:
     """Mask the credentials of ``Signature``, ``Authorization``, ``Digest`` and API-key headers."""
-    for pattern, replacement in _CREDENTIAL_RULES:
+    for pattern, replacement in _credential_rules():
         text = pattern.sub(replacement, text)
     return text
 
