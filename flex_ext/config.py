@@ -166,7 +166,10 @@ def _to_bool(key: str, value: Any, default: bool, unknown_text: Optional[bool] =
 def _to_number(key: str, value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(key)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        raise ValueError(key) from None
     if not math.isfinite(number):
         raise ValueError(key)
     return number

@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import json
+import math
 import re
 import threading
 import time
@@ -262,15 +263,30 @@ def parse_expires_at(value: Union[str, datetime]) -> datetime:
 def _base_url(value: str, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{name} must be a non-empty URL")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ConfigurationError(f"{name} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise ConfigurationError(f"{name} must be an http(s) URL with a host")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigurationError(f"{name} must not carry credentials, a query or a fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not _is_loopback(hostname):
         # The API key and bearer token would travel in clear text.
         raise ConfigurationError(f"{name} must use https (plain http is allowed for loopback hosts only)")
     return value.rstrip("/")
+
+
+def _finite_number(value: Any) -> Optional[float]:
+    """``value`` as a finite float; None for a bool, a non-number, NaN or infinity."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _is_loopback(host: str) -> bool:
@@ -324,7 +340,7 @@ class PayrocConfig:
             raise ConfigurationError("api_key must be a non-empty string")
         if any(ord(char) < 0x21 or ord(char) > 0x7E for char in self.api_key):
             raise ConfigurationError("api_key must be printable ASCII without spaces")
-        if self.environment not in ENVIRONMENTS:
+        if not isinstance(self.environment, str) or self.environment not in ENVIRONMENTS:
             raise ConfigurationError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
         default_identity, default_api = ENVIRONMENTS[self.environment]
         object.__setattr__(self, "identity_url", _base_url(self.identity_url or default_identity, "identity_url"))
@@ -335,9 +351,10 @@ class PayrocConfig:
         for name in ("connect_timeout", "read_timeout"):
             value = getattr(self, name)
             if value is not None:
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                seconds = _finite_number(value)
+                if seconds is None or seconds <= 0:
                     raise ConfigurationError(f"{name} must be a positive number of seconds")
-                transport = replace(transport, **{name: float(value)})  # type: ignore[arg-type]
+                transport = replace(transport, **{name: seconds})  # type: ignore[arg-type]
         object.__setattr__(self, "transport", transport)
         if (
             isinstance(self.max_attempts, bool)
@@ -346,8 +363,8 @@ class PayrocConfig:
         ):
             raise ConfigurationError("max_attempts must be an integer from 1 to 10")
         for name in ("backoff_initial", "backoff_max"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            seconds = _finite_number(getattr(self, name))
+            if seconds is None or seconds < 0:
                 raise ConfigurationError(f"{name} must be a non-negative number of seconds")
 
     def __repr__(self) -> str:

@@ -26,6 +26,7 @@ import os
 import threading
 from typing import Any, Mapping, Optional
 
+from .errors import ConfigurationError
 from .redaction import RedactingFilter, RedactingFormatter
 
 __all__ = [
@@ -160,6 +161,8 @@ class LogConfiguration:
 
     @log_directory.setter
     def log_directory(self, value: Optional[str]) -> None:
+        if value and not isinstance(value, (str, os.PathLike)):
+            raise ConfigurationError(f"log_directory must be a path, not {type(value).__name__}")
         self._log_directory = os.fspath(value) if value else None
 
     def set_enable_log(self, value: Any) -> None:
@@ -180,7 +183,7 @@ class LogConfiguration:
             return
         try:
             self.log_maximum_size = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             self.log_maximum_size = DEFAULT_LOG_MAXIMUM_SIZE
 
     def set_log_level(self, value: Any) -> None:
@@ -296,6 +299,19 @@ def _detach_file_handler() -> None:
     _FILE_HANDLER_KEY = None
 
 
+def _file_formatter(cfg: LogConfiguration, masking: bool) -> RedactingFormatter:
+    fmt = cfg.log_format or DEFAULT_LOG_FORMAT
+    datefmt = cfg.log_date_format or None
+    if not isinstance(fmt, str) or not (datefmt is None or isinstance(datefmt, str)):
+        raise ConfigurationError("log_format and log_date_format must be strings")
+    try:
+        return RedactingFormatter(fmt, datefmt, pii=masking)
+    except ValueError:
+        raise ConfigurationError(
+            "log_format is not a %-style logging format (it needs a field such as %(message)s)"
+        ) from None
+
+
 def configure_logging(log_config: Optional[LogConfiguration]) -> None:
     """Apply a log configuration to the library's loggers. Idempotent.
 
@@ -327,16 +343,17 @@ def configure_logging(log_config: Optional[LogConfiguration]) -> None:
         masking = bool(cfg.enable_masking)
         key = (path, max_bytes, cfg.log_format, cfg.log_date_format, masking)
         if _FILE_HANDLER is None or key != _FILE_HANDLER_KEY:
+            formatter = _file_formatter(cfg, masking)  # refuses a bad format before anything changes
             _detach_file_handler()
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            except (OSError, ValueError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a usable path"
+                raise ConfigurationError(f"log_directory cannot be created ({reason})") from None
             handler = logging.handlers.RotatingFileHandler(
                 path, maxBytes=max_bytes, backupCount=LOG_BACKUP_COUNT, encoding="utf-8", delay=True
             )
-            handler.setFormatter(
-                RedactingFormatter(
-                    cfg.log_format or DEFAULT_LOG_FORMAT, cfg.log_date_format or None, pii=masking
-                )
-            )
+            handler.setFormatter(formatter)
             _FILE_HANDLER = handler
             _FILE_HANDLER_KEY = key
         level = _level_from(cfg.log_level)

@@ -41,7 +41,10 @@ _DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
 def _utc(value: Any) -> Optional[datetime]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+    try:
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):  # far outside what a datetime can hold
+        return None
 
 
 @dataclass(frozen=True, repr=False)

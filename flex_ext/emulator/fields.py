@@ -40,6 +40,8 @@ FIELD_PATHS: tuple[str, ...] = (
     *(f"paymentInformation.card.{name}" for name in _CARD),
 )
 _LEAVES = frozenset(FIELD_PATHS)
+#: Deeper ``data`` trees are refused (the deepest field path has three segments).
+_MAX_DATA_DEPTH = 16
 _BRANCHES = frozenset(path.rsplit(".", i)[0] for path in FIELD_PATHS for i in (1, 2))
 
 
@@ -109,11 +111,14 @@ def flatten_data(data: Mapping[str, Any]) -> dict[str, str]:
     flat: dict[str, str] = {}
     problems: list[tuple[str, str]] = []
 
-    def visit(node: Mapping[str, Any], prefix: str) -> None:
+    def visit(node: Mapping[str, Any], prefix: str, depth: int) -> None:
         for name, value in node.items():
             path = f"{prefix}.{name}" if prefix else str(name)
             if isinstance(value, dict):
-                visit(value, path)
+                if depth >= _MAX_DATA_DEPTH:  # no field is this deep; and recursion is bounded
+                    problems.append((path[:200], "nested too deeply"))
+                    continue
+                visit(value, path, depth + 1)
             elif isinstance(value, str):
                 if path in flat:
                     problems.append((path, "field given twice"))
@@ -121,7 +126,7 @@ def flatten_data(data: Mapping[str, Any]) -> dict[str, str]:
             else:
                 problems.append((path, "a field value must be a string"))
 
-    visit(data, "")
+    visit(data, "", 1)
     if problems:
         raise FieldProblem(problems)
     return flat

@@ -93,7 +93,7 @@ def split_jws(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]
     try:
         header = json.loads(b64url_decode(parts[0]))
         payload = json.loads(b64url_decode(parts[1]))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise JoseError("JWS header or payload is not JSON") from None
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise JoseError("JWS header and payload must be JSON objects")
@@ -130,11 +130,12 @@ def parse_jwe_header(token: str) -> dict[str, Any]:
         raise JoseError("a compact JWE has five dot-separated parts")
     try:
         header = json.loads(b64url_decode(parts[0]))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise JoseError("JWE header is not JSON") from None
     if not isinstance(header, dict):
         raise JoseError("JWE header must be a JSON object")
-    if header.get("alg") not in _OAEP:
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in _OAEP:
         raise JoseError("JWE alg must be RSA-OAEP or RSA-OAEP-256")
     if header.get("enc") != "A256GCM":
         raise JoseError("JWE enc must be A256GCM")
@@ -168,6 +169,6 @@ def parse_json_object(raw: bytes) -> Optional[dict[str, Any]]:
     """A JSON object from bytes, or None when it is not one."""
     try:
         value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None

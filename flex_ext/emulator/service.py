@@ -210,7 +210,7 @@ class FlexService:
         try:
             payload = json.loads(base64.urlsafe_b64decode(capture_context.split(".")[1] + "=="))
             kid = payload["flx"]["jwk"]["kid"]
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
             return None
         session = self.session(kid) if isinstance(kid, str) else None
         return session if session is not None and session.jwt == capture_context else None
@@ -236,7 +236,7 @@ class FlexService:
             raise _validation("the JWE could not be parsed", [("jwe", str(exc))]) from None
         try:
             payload = json.loads(plaintext.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             payload = None
         finally:
             del plaintext
