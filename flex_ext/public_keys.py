@@ -262,6 +262,16 @@ def fetch_public_key_jwk(
 
 Fetcher = Callable[[str, str], Mapping[str, Any]]
 
+_FETCH_LOCKS: dict[str, threading.Lock] = {}
+_FETCH_LOCKS_GUARD = threading.Lock()
+
+
+def _fetch_lock_for(environment: str) -> threading.Lock:
+    # One lock per environment, shared by every resolver of it: clients that share a key
+    # store (one client per merchant, say) then fetch a missing kid once, not once each.
+    with _FETCH_LOCKS_GUARD:
+        return _FETCH_LOCKS.setdefault(environment, threading.Lock())
+
 
 class PublicKeyResolver:
     """Verifies RS256 JWTs against the Flex public-keys endpoint of one environment.
@@ -290,7 +300,7 @@ class PublicKeyResolver:
         self.min_bits = min_bits
         self.max_attempts = max_attempts
         self._fetcher = fetcher
-        self._fetch_lock = threading.Lock()
+        self._fetch_lock = _fetch_lock_for(self.environment)
 
     def __repr__(self) -> str:
         return f"PublicKeyResolver(base_url={self.base_url!r}, store={type(self.store).__name__})"

@@ -325,7 +325,25 @@ class FlexEmulator:
         return self._faults.count(endpoint)
 
     def reset_request_counts(self) -> None:
+        """Zero the request counters and the authentication tallies."""
         self._faults.reset_counts()
+        self._registry.reset_authentication_counts()
+
+    def authenticated_requests(self, merchant_id: Optional[str] = None) -> int:
+        """``POST /flex/v2/sessions`` requests whose credentials verified as ``merchant_id``
+        (as any merchant when None). Each request counts for the merchant whose credentials
+        verified it; one that does not verify counts in :meth:`authentication_failures`."""
+        counts = self._registry.authentication_counts()
+        return sum(counts.values()) if merchant_id is None else counts.get(merchant_id, 0)
+
+    def authentication_failures(self) -> int:
+        """Sessions requests refused with 401 (authentication failed)."""
+        return self._registry.authentication_failures()
+
+    def capture_context_merchant(self, kid: str) -> Optional[str]:
+        """The merchant a capture context was issued to, by its ``flx.jwk`` kid (None if unknown)."""
+        session = self._service.session(kid)
+        return None if session is None else session.merchant_id
 
     # -- in-process helpers -------------------------------------------------------------
 

@@ -164,11 +164,39 @@ def make_p12(directory: str, merchant_id: str, key_alias: str, password: str) ->
 
 
 class MerchantRegistry:
-    """Thread-safe lookup of merchants by id, shared-secret key id and certificate serialNumber."""
+    """Thread-safe lookup of merchants by id, shared-secret key id and certificate serialNumber.
+
+    It also tallies authentications: how many requests verified as each merchant, and how
+    many were refused, so a test can prove each request was signed by its own merchant.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[str, Merchant] = {}
+        self._authenticated: dict[str, int] = {}
+        self._refused = 0
+
+    def record_authentication(self, merchant_id: Optional[str]) -> None:
+        """Count one request authenticated as ``merchant_id`` (None: refused)."""
+        with self._lock:
+            if merchant_id is None:
+                self._refused += 1
+            else:
+                self._authenticated[merchant_id] = self._authenticated.get(merchant_id, 0) + 1
+
+    def authentication_counts(self) -> dict[str, int]:
+        """Requests authenticated per merchant id (merchants with none are absent)."""
+        with self._lock:
+            return dict(self._authenticated)
+
+    def authentication_failures(self) -> int:
+        with self._lock:
+            return self._refused
+
+    def reset_authentication_counts(self) -> None:
+        with self._lock:
+            self._authenticated.clear()
+            self._refused = 0
 
     def add(self, merchant: Merchant) -> None:
         decode_shared_secret(merchant.shared_secret)

@@ -318,11 +318,13 @@ class _Handler(BaseHTTPRequestHandler):
                 raise AuthFailure(f"{duplicate} header appears more than once")
             merchant = authenticate(request, self.app.registry, self.app.service.clock.now())
         except AuthFailure as exc:
+            self.app.registry.record_authentication(None)
             return (
                 401,
                 {"Content-Type": "application/json", "x-emulator-reason": exc.reason},
                 _json({"response": {"rmsg": "Authentication Failed"}}),
             )
+        self.app.registry.record_authentication(merchant.merchant_id)
         parsed = parse_json_object(body)
         if parsed is None:
             return _flat_error(400, "UNIFIEDPAYMENTS_VALIDATION_PARAMS", "the request body must be a JSON object")
