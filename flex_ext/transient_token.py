@@ -93,13 +93,24 @@ def verify_transient_token(
     leeway: float = DEFAULT_LEEWAY_SECONDS,
     allow_expired: bool = False,
     now: Optional[float] = None,
+    allow_unverified: bool = False,
 ) -> TransientToken:
     """Verify a transient token with the capture context's one-time JWK and return it typed.
 
     RS256 only; the header ``kid``, when present, must be the capture context's JWK kid;
     ``exp`` is required and checked with ``leeway`` (opt out with ``allow_expired=True``);
     ``jti`` is required.
+
+    The capture context must be a verified one (``capture_context.verified``): the token is
+    only as trustworthy as the key it is checked with, and the key of an unverified context
+    is whatever its author chose. ``allow_unverified=True`` lifts this for tests and
+    documentation examples.
     """
+    if not capture_context.verified and not allow_unverified:
+        raise JWTValidationError(
+            f"refusing to verify a {_WHAT} against an unverified capture context "
+            "(verify the capture context first, or pass allow_unverified=True in tests)"
+        )
     parsed = parse_compact_jwt(jwt, _WHAT)
     kid = parsed.header.get("kid")
     if kid is not None and kid != capture_context.kid:
@@ -207,8 +218,11 @@ def tokenize(
 ) -> TransientToken:
     """Encrypt ``data`` for ``capture_context``, post it, and verify the transient token.
 
-    An expired capture context (beyond ``leeway``) is refused before anything is sent.
+    The capture context must be verified (card data goes to its ``flx.origin``), and an
+    expired one (beyond ``leeway``) is refused before anything is sent.
     """
+    if not capture_context.verified:
+        raise JWTValidationError("refusing to tokenize with an unverified capture context")
     check_time_claims(capture_context.claims, leeway=leeway, now=now, what="capture context")
     jwe = encrypt_for_capture_context(capture_context, data, alg=alg)
     token = post_jwe(capture_context, jwe, transport=transport, timeout=timeout)

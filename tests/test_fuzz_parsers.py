@@ -654,7 +654,7 @@ def _use_token(token: TransientToken) -> None:
 @given(transient_tokens(), st.booleans())
 def test_jwt_verify_transient_token(token: str, allow_expired: bool) -> None:
     def verify() -> TransientToken:
-        result = verify_transient_token(token, CTX, now=NOW, allow_expired=allow_expired)
+        result = verify_transient_token(token, CTX, now=NOW, allow_expired=allow_expired, allow_unverified=True)
         _use_token(result)
         return result
 
@@ -1176,7 +1176,7 @@ def test_the_typed_errors_are_flex_errors() -> None:
 def test_baselines_are_valid() -> None:
     """Mutations start from inputs every parser accepts, so a rejection is the mutation's doing."""
     assert verify_capture_context(BASELINE_CC, public_key=signing_key().public_key(), now=NOW).verified
-    assert verify_transient_token(BASELINE_TT, CTX, now=NOW).jti == TT_JTI
+    assert verify_transient_token(BASELINE_TT, CTX, now=NOW, allow_unverified=True).jti == TT_JTI
     assert isinstance(rsa_public_key_from_jwk(ENCRYPTION_JWK, require_use="enc", require_kid=True), rsa.RSAPublicKey)
     assert parse_jwe_header(BASELINE_JWE)["kid"] == EMU_CTX.kid
     assert SERVICE.tokenize_jwe(BASELINE_JWE).count(".") == 2

@@ -175,3 +175,11 @@ def test_no_card_data_in_logs(flex_server: FlexServer, caplog: pytest.LogCapture
     caplog.set_level(logging.DEBUG)
     tokenize(_ctx(flex_server.base_url), DATA, transport=FAST)
     assert CARD_NUMBER not in caplog.text and SECURITY_CODE not in caplog.text
+
+
+def test_an_unverified_capture_context_is_refused_unless_allowed() -> None:
+    unverified = parse_capture_context_unverified(mint_capture_context("https://testflex.cybersource.com"))
+    token = mint_transient_token()
+    with pytest.raises(JWTValidationError, match="unverified capture context"):
+        verify_transient_token(token, unverified)
+    assert verify_transient_token(token, unverified, allow_unverified=True).jti
