@@ -21,13 +21,15 @@ personal-data fields (names, e-mail, address) on top of that.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import threading
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .errors import ConfigurationError
 from .redaction import RedactingFilter, RedactingFormatter
+
+if TYPE_CHECKING:  # pragma: no cover
+    import logging.handlers
 
 __all__ = [
     "DEFAULT_LOG_DATE_FORMAT",
@@ -246,7 +248,7 @@ class LogConfiguration:
 _LOCK = threading.RLock()
 # One filter instance on every library logger; its ``pii`` follows enable_masking.
 _RECORD_FILTER = RedactingFilter(pii=True)
-_FILE_HANDLER: Optional[logging.handlers.RotatingFileHandler] = None
+_FILE_HANDLER: Optional[logging.handlers.RotatingFileHandler] = None  # logging.handlers: imported on use
 _FILE_HANDLER_KEY: Optional[tuple[Any, ...]] = None
 _LEVEL_SET_BY_US = False
 
@@ -350,7 +352,10 @@ def configure_logging(log_config: Optional[LogConfiguration]) -> None:
             except (OSError, ValueError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a usable path"
                 raise ConfigurationError(f"log_directory cannot be created ({reason})") from None
-            handler = logging.handlers.RotatingFileHandler(
+            # Imported only when file logging is on: it costs a fresh process milliseconds.
+            from logging.handlers import RotatingFileHandler
+
+            handler = RotatingFileHandler(
                 path, maxBytes=max_bytes, backupCount=LOG_BACKUP_COUNT, encoding="utf-8", delay=True
             )
             handler.setFormatter(formatter)
