@@ -75,17 +75,40 @@ def wire_key(key: str) -> str:
 _cached_wire_key = lru_cache(maxsize=4096)(wire_key)
 
 
+def _key(key: Any) -> str:
+    return _cached_wire_key(key) if type(key) is str and len(key) <= 256 else wire_key(str(key))
+
+
 def _wire_keys(obj: Any) -> Any:
+    """Plain JSON data with every key rewritten (values, Nones included, kept as they are)."""
     if isinstance(obj, dict):
-        return {
-            (_cached_wire_key(key) if type(key) is str and len(key) <= 256 else wire_key(str(key))): _wire_keys(value)
-            for key, value in obj.items()
-        }
+        return {_key(key): _wire_keys(value) for key, value in obj.items()}
     if isinstance(obj, list):
         return [_wire_keys(item) for item in obj]
     if _is_model(obj):
-        return _wire_keys(sanitize_for_serialization(obj))
+        return _model_wire(obj)
     return obj
+
+
+def _model_wire(obj: Any) -> Any:
+    """``_wire_keys(sanitize_for_serialization(obj))`` in one pass (Nones dropped)."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [_model_wire(item) for item in obj]
+    if isinstance(obj, (datetime.datetime, datetime.date)):
+        return obj.isoformat()
+    if isinstance(obj, dict):
+        return {_key(key): _model_wire(value) for key, value in obj.items() if value is not None}
+    if _is_model(obj):
+        attribute_map = obj.attribute_map
+        result = {}
+        for attr in obj.swagger_types:
+            value = getattr(obj, attr)
+            if value is not None:
+                result[_key(attribute_map[attr])] = _model_wire(value)
+        return result
+    raise RequestBodyError(f"cannot serialise a {type(obj).__name__} into a JSON request body")
 
 
 def request_body(body: Any, content_type: Optional[str] = None) -> bytes:
@@ -111,22 +134,27 @@ def request_body(body: Any, content_type: Optional[str] = None) -> bytes:
             raise RequestBodyError("the request body bytes are not UTF-8") from None
     if isinstance(body, str):
         try:
-            data = json.loads(body)
+            data = _wire_keys(json.loads(body))
+        except RecursionError:
+            raise RequestBodyError("the request body is nested too deeply") from None
         except ValueError as exc:
             # Position only: the body may hold data that must not reach a log line.
             raise RequestBodyError(
                 f"the request body is not valid JSON (line {getattr(exc, 'lineno', '?')}, "
                 f"column {getattr(exc, 'colno', '?')}); pass a model object, a dict or a JSON string"
             ) from None
-    elif _is_model(body):
-        data = sanitize_for_serialization(body)
-    elif isinstance(body, (dict, list)):
-        data = body
+    elif _is_model(body) or isinstance(body, (dict, list)):
+        try:
+            data = _model_wire(body) if _is_model(body) else _wire_keys(body)
+        except RecursionError:
+            raise RequestBodyError("the request body is nested too deeply (or refers to itself)") from None
     else:
         raise RequestBodyError(
             f"a JSON request body must be a model object, a dict or a JSON string, not {type(body).__name__}"
         )
     try:
-        return json.dumps(_wire_keys(data)).encode("ascii")
+        return json.dumps(data).encode("ascii")
+    except RecursionError:
+        raise RequestBodyError("the request body is nested too deeply (or refers to itself)") from None
     except (TypeError, ValueError) as exc:
         raise RequestBodyError(f"the request body cannot be serialised to JSON ({type(exc).__name__})") from None

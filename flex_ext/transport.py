@@ -64,7 +64,12 @@ class TransportSettings:
     def timeout(self, override: TimeoutSpec = None) -> urllib3.Timeout:
         """The urllib3 timeout for one call: the per-call override, else these settings."""
         if override is None:
-            return urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout)
+            # Built once per settings object: urllib3 clones the Timeout it is given per request.
+            default = self.__dict__.get("_default_timeout")
+            if default is None:
+                default = urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout)
+                self.__dict__["_default_timeout"] = default
+            return default
         if isinstance(override, urllib3.Timeout):
             return override
         if isinstance(override, tuple):

@@ -218,3 +218,14 @@ def test_to_dict_to_str_repr_eq() -> None:
     assert Leaf(required=True) != {"_required": True, "discriminator": None}
     with pytest.raises(TypeError):
         hash(model)
+
+
+def test_self_referencing_or_absurdly_deep_bodies_are_typed_errors() -> None:
+    from flex_ext.body import RequestBodyError, request_body
+
+    looped: dict[str, object] = {}
+    looped["fields"] = looped
+    with pytest.raises(RequestBodyError, match="nested too deeply"):
+        request_body(looped)
+    with pytest.raises(RequestBodyError, match="nested too deeply"):
+        request_body("[" * 100_000 + "]" * 100_000)
