@@ -33,6 +33,7 @@ from .errors import JWKValidationError, JWTValidationError
 from .jose import (
     _B64URL_VALUE,
     _JSON_DECODE,
+    _JSON_DECODER,
     _PKCS1V15,
     _RS_HASHES,
     DEFAULT_LEEWAY_SECONDS,
@@ -328,6 +329,7 @@ def _build(parsed: ParsedJWT, verified: bool, allowed_origins: Optional[Iterable
 # key). So the fast path can only ever accept what the full path accepts.
 
 _SHA256 = _RS_HASHES["RS256"]
+_JSON_RAW_DECODE = _JSON_DECODER.raw_decode
 _SIMPLE_HEADER_KEYS = frozenset({"alg", "kid", "typ"})
 
 
@@ -436,9 +438,12 @@ def _verify_fast(
         return None
     try:
         key.verify(signature, jwt[: len(raw_header) + 1 + len(raw_payload)].encode("ascii"), _PKCS1V15, _SHA256)
-        claims = _JSON_DECODE(payload.decode("utf-8"))
+        text = payload.decode("utf-8")
+        claims, end = _JSON_RAW_DECODE(text)
     except (InvalidSignature, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
+    if end != len(text):
+        return None  # trailing text (whitespace included): the step-by-step path decides
     if type(claims) is not dict or "nbf" in claims:
         return None
     exp = claims.get("exp")

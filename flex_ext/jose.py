@@ -149,7 +149,8 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_JSON_DECODE = json.JSONDecoder(parse_constant=_refuse_constant).decode
+_JSON_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_JSON_DECODE = _JSON_DECODER.decode
 
 
 @lru_cache(maxsize=256)

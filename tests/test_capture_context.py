@@ -369,3 +369,19 @@ def test_documentation_capture_context_does_not_verify() -> None:
     # and it is expired anyway.
     with pytest.raises(JWTValidationError):
         _verify(DOC_CAPTURE_CONTEXT, allow_expired=True, public_key=signing_key().public_key())
+
+
+def test_trailing_whitespace_after_the_claims_leaves_the_hot_path_and_still_verifies() -> None:
+    import json
+
+    claims = capture_context_claims(ORIGIN)
+    header = b64url_encode(json.dumps({"kid": SIGNING_KID, "alg": "RS256"}).encode())
+    payload = b64url_encode((json.dumps(claims) + " \n").encode())
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signature = signing_key().sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    jwt = f"{header}.{payload}.{b64url_encode(signature)}"
+    resolver = cached_resolver()
+    assert capture_context_module._verify_fast(jwt, resolver, 60, False, None) is None
+    assert verify_capture_context(jwt, resolver=resolver).claims == claims
