@@ -201,7 +201,7 @@ class HttpSignatureSigner:
         date = _http_date(self._clock())
         digest = "SHA-256=" + _body_digest(body) if upper in _BODY_METHODS else None
         text = self.signing_string(upper, path, date, digest)
-        signature = _b64(hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).digest())
+        signature = _b64(hmac.digest(self._key, text.encode("utf-8"), "sha256"))
         signed_names = "host date request-target " + ("digest " if digest is not None else "") + "v-c-merchant-id"
         headers = {
             "v-c-client-id": CLIENT_ID,
@@ -305,7 +305,7 @@ class JwtSharedSecretSigner(_JwtSigner):
         return self._key_id
 
     def _signature(self, signing_input: bytes) -> bytes:
-        return hmac.new(self._key, signing_input, hashlib.sha256).digest()
+        return hmac.digest(self._key, signing_input, "sha256")
 
     def __repr__(self) -> str:
         return f"JwtSharedSecretSigner(merchant_id={self._merchant_id!r}, key_id={self._key_id!r})"

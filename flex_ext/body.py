@@ -90,9 +90,38 @@ def _wire_keys(obj: Any) -> Any:
     return obj
 
 
+_PLANS: dict[type, tuple[tuple[str, str], ...]] = {}
+_SCALARS = (str, int, float, bool)
+
+
+def _model_plan(obj: Any) -> tuple[tuple[str, str], ...]:
+    """``(attribute, wire name)`` pairs of a model's class, in declaration order (cached)."""
+    model_class = type(obj)
+    plan = _PLANS.get(model_class)
+    if plan is None:
+        attribute_map = obj.attribute_map
+        plan = tuple((attr, _key(attribute_map[attr])) for attr in obj.swagger_types)
+        if len(_PLANS) < 4096:
+            _PLANS[model_class] = plan
+    return plan
+
+
 def _model_wire(obj: Any) -> Any:
     """``_wire_keys(sanitize_for_serialization(obj))`` in one pass (Nones dropped)."""
-    if obj is None or isinstance(obj, (str, int, float, bool)):
+    kind = type(obj)
+    if obj is None or kind in _SCALARS:
+        return obj
+    plan = _PLANS.get(kind)
+    if plan is None and _is_model(obj):
+        plan = _model_plan(obj)
+    if plan is not None:
+        result = {}
+        for attr, wire_name in plan:
+            value = getattr(obj, attr)
+            if value is not None:
+                result[wire_name] = _model_wire(value)
+        return result
+    if isinstance(obj, (str, int, float, bool)):  # subclasses of the scalars
         return obj
     if isinstance(obj, (list, tuple)):
         return [_model_wire(item) for item in obj]
@@ -100,15 +129,26 @@ def _model_wire(obj: Any) -> Any:
         return obj.isoformat()
     if isinstance(obj, dict):
         return {_key(key): _model_wire(value) for key, value in obj.items() if value is not None}
-    if _is_model(obj):
-        attribute_map = obj.attribute_map
-        result = {}
-        for attr in obj.swagger_types:
-            value = getattr(obj, attr)
-            if value is not None:
-                result[_key(attribute_map[attr])] = _model_wire(value)
-        return result
     raise RequestBodyError(f"cannot serialise a {type(obj).__name__} into a JSON request body")
+
+
+# json.dumps(data) with its defaults, minus building the C encoder on every call. No
+# circular-reference markers: the data is a fresh tree built by the walkers above, which
+# turn a cycle into RecursionError first. None where the C accelerator is unavailable.
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_C_DUMPS: Any = (
+    _C_MAKE_ENCODER(
+        None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+    if _C_MAKE_ENCODER is not None
+    else None
+)
+
+
+def _dumps(data: Any) -> str:
+    if _C_DUMPS is not None and type(data) is dict:
+        return "".join(_C_DUMPS(data, 0))
+    return json.dumps(data)
 
 
 def request_body(body: Any, content_type: Optional[str] = None) -> bytes:
@@ -153,7 +193,7 @@ def request_body(body: Any, content_type: Optional[str] = None) -> bytes:
             f"a JSON request body must be a model object, a dict or a JSON string, not {type(body).__name__}"
         )
     try:
-        return json.dumps(data).encode("ascii")
+        return _dumps(data).encode("ascii")
     except RecursionError:
         raise RequestBodyError("the request body is nested too deeply (or refers to itself)") from None
     except (TypeError, ValueError) as exc:
