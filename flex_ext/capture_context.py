@@ -486,19 +486,23 @@ def _verify_fast(
     except (TypeError, JWTValidationError):
         return None
     context = object.__new__(CaptureContext)
-    context.__dict__.update(
-        jwt=jwt,
-        header=dict(header),
-        claims=claims,
-        origin=origin,
-        path=path,
-        jwk=jwk,
-        kid=jwk["kid"],
-        required_fields=required,
-        optional_fields=optional,
-        verified=True,
-        _numbers=numbers,
-        _key=[],
+    object.__setattr__(
+        context,
+        "__dict__",
+        {
+            "jwt": jwt,
+            "header": dict(header),
+            "claims": claims,
+            "origin": origin,
+            "path": path,
+            "jwk": jwk,
+            "kid": jwk["kid"],
+            "required_fields": required,
+            "optional_fields": optional,
+            "verified": True,
+            "_numbers": numbers,
+            "_key": [],
+        },
     )
     return context
 

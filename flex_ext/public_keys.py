@@ -15,7 +15,6 @@ no timeout and builds a URL from an unchecked ``kid``):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import re
@@ -167,8 +166,10 @@ class InMemoryKeyStore:
                 if self._entries.get(key) is item:
                     del self._entries[key]
             return None
-        with contextlib.suppress(KeyError):  # evicted meanwhile; the entry read is still valid
+        try:  # noqa: SIM105 - try/except costs nothing here; suppress() builds an object per call
             self._entries.move_to_end(key)
+        except KeyError:  # evicted meanwhile; the entry read is still valid
+            pass
         return entry
 
     def put(self, environment: str, kid: str, entry: PublicKeyEntry) -> None:
