@@ -210,7 +210,8 @@ def encrypt_compact(plaintext: bytes, key: rsa.RSAPublicKey, kid: str, alg: str 
     """
     oaep = _OAEP.get(alg) if isinstance(alg, str) else None
     if oaep is None:
-        raise JWEError(f"JWE algorithm {alg!r} is not supported (use {ALG_RSA_OAEP_256} or {ALG_RSA_OAEP})")
+        shown = alg if isinstance(alg, str) and len(alg) <= 32 and alg.isprintable() else f"<{type(alg).__name__}>"
+        raise JWEError(f"JWE algorithm {shown!r} is not supported (use {ALG_RSA_OAEP_256} or {ALG_RSA_OAEP})")
     if not isinstance(key, rsa.RSAPublicKey):
         raise JWEError("the JWE key must be an RSA public key")
     if not isinstance(kid, str) or not kid:

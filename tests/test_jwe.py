@@ -189,3 +189,13 @@ def test_any_tree_round_trips_through_jwcrypto(tree: Dict[str, Dict[str, str]]) 
     ctx = _ctx()
     _, payload = decrypt_jwe(encrypt_for_capture_context(ctx, tree, check=False), session_key())
     assert payload == {"data": tree, "context": ctx.jwt, "index": 0}
+
+
+def test_unsupported_alg_message_does_not_echo_long_or_odd_values() -> None:
+    from flex_ext.errors import JWEError
+
+    with pytest.raises(JWEError) as caught:
+        encrypt_compact(b"x", session_key().public_key(), "kid", alg="A" * 500)
+    assert "A" * 40 not in str(caught.value) and "<str>" in str(caught.value)
+    with pytest.raises(JWEError, match="'RSA1_5' is not supported"):
+        encrypt_compact(b"x", session_key().public_key(), "kid", alg="RSA1_5")
