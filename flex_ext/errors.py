@@ -24,6 +24,7 @@ __all__ = [
     "JWTValidationError",
     "KeyPasswordError",
     "RequestTimeoutError",
+    "ResponseTooLargeError",
     "TransportError",
 ]
 
@@ -73,6 +74,13 @@ class FieldValidationError(FlexError, ValueError):
 
 class TransportError(FlexError):
     """The request did not produce an HTTP response (connection refused, reset, TLS)."""
+
+
+class ResponseTooLargeError(TransportError):
+    """The response body was larger than the client accepts; it was not read to the end.
+
+    Not retried: the same request would bring the same body back.
+    """
 
 
 class RequestTimeoutError(TransportError, TimeoutError):

@@ -32,6 +32,7 @@ from .errors import (
     InvalidKidError,
     JWKValidationError,
     JWTValidationError,
+    ResponseTooLargeError,
     TransportError,
 )
 from .jose import ParsedJWT, check_alg, rsa_public_key_from_jwk, verify_checked_alg
@@ -231,6 +232,8 @@ def fetch_public_key_jwk(
     for attempt in range(1, attempts + 1):
         try:
             response = send(settings, "GET", url, headers={"Accept": "application/json"}, timeout=timeout)
+        except ResponseTooLargeError:
+            raise  # the same GET would bring the same body back
         except TransportError:
             if attempt == attempts:
                 raise

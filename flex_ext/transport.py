@@ -24,7 +24,7 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as _Urllib3TimeoutError
 
-from .errors import RequestTimeoutError, TransportError
+from .errors import RequestTimeoutError, ResponseTooLargeError, TransportError
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -196,6 +196,6 @@ def _read_bounded(raw: Any, max_body_bytes: int, where: str) -> bytes:
             # Close rather than pool a half-read connection: the sender would stay
             # blocked on it, and its unread bytes would be the next response.
             raw.close()
-            raise TransportError(f"{where}: response body exceeds {max_body_bytes} bytes")
+            raise ResponseTooLargeError(f"{where}: response body exceeds {max_body_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
