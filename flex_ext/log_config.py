@@ -46,7 +46,7 @@ __all__ = [
     "sanitize_merchant_config",
 ]
 
-LIBRARY_LOGGER_NAMES: tuple[str, ...] = ("CyberSource", "flex_ext")
+LIBRARY_LOGGER_NAMES: tuple[str, ...] = ("CyberSource", "flex_ext", "payroc_hosted_fields")
 
 DEFAULT_LOG_FILE_NAME = "cybs"
 DEFAULT_LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"

@@ -39,6 +39,7 @@ __all__ = [
     "TransportError",
     "TransportSettings",
     "client_settings",
+    "get_logger",
     "request_body",
     "sanitize_for_serialization",
     "send",

@@ -314,3 +314,22 @@ def test_duck_typed_log_config_object_is_accepted(tmp_path: Path) -> None:
     _flush()
     assert "hello" in (tmp_path / "dt.log").read_text()
     assert lc.LogConfiguration.from_object({"enable_log": "true"}).enable_log is True
+
+
+@pytest.mark.parametrize(
+    "module", ["CyberSource.rest", "CyberSource.api_client", "payroc_hosted_fields.rest", "payroc_hosted_fields.api_client"]
+)
+def test_generated_module_loggers_mask_records_without_any_configuration(module: str) -> None:
+    import importlib
+    import io
+
+    logger = importlib.import_module(module).logger
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        logger.warning("card %s", "4111 1111 1111 1111")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "4111 1111 1111 1111" not in text and "1111" in text

@@ -9,13 +9,12 @@
 from __future__ import absolute_import
 
 import io
-import logging
 
 from urllib.parse import urlencode
 
 from flex_ext import seam
 
-logger = logging.getLogger(__name__)
+logger = seam.get_logger(__name__)
 
 _METHODS = ("GET", "HEAD", "DELETE", "POST", "PUT", "PATCH", "OPTIONS")
 

@@ -10,7 +10,6 @@ from __future__ import absolute_import
 
 import datetime
 import json
-import logging
 import re
 import threading
 from urllib.parse import quote, urlencode
@@ -19,7 +18,7 @@ from payroc_hosted_fields import rest
 from payroc_hosted_fields.configuration import Configuration
 from flex_ext import seam
 
-logger = logging.getLogger(__name__)
+logger = seam.get_logger(__name__)
 
 # The characters a JSON text can start with (NaN and Infinity included, as json.loads
 # accepts them).

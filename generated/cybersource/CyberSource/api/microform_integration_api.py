@@ -8,10 +8,9 @@
 """  # noqa: E501
 from __future__ import absolute_import
 
-import logging
-
 from six import iteritems
 
+from flex_ext import seam
 from CyberSource.api_client import ApiClient
 
 
@@ -29,7 +28,7 @@ class MicroformIntegrationApi(object):
             api_client = ApiClient()
         self.api_client = api_client
         self.api_client.set_configuration(merchant_config)
-        self.logger = logging.getLogger("CyberSource.api.MicroformIntegrationApi")
+        self.logger = seam.get_logger("CyberSource.api.MicroformIntegrationApi")
 
     def generate_capture_context(self, generate_capture_context_request, **kwargs):
         """Generate a Microform Integration capture context

@@ -8,10 +8,9 @@
 """  # noqa: E501
 from __future__ import absolute_import
 
-import logging
-
 from six import iteritems
 
+from flex_ext import seam
 from payroc_hosted_fields.api_client import ApiClient
 
 
@@ -29,7 +28,7 @@ class HostedFieldsApi(object):
             api_client = ApiClient()
         self.api_client = api_client
         self.api_client.set_configuration(merchant_config)
-        self.logger = logging.getLogger("payroc_hosted_fields.api.HostedFieldsApi")
+        self.logger = seam.get_logger("payroc_hosted_fields.api.HostedFieldsApi")
 
     def create_hosted_fields_session(self, processing_terminal_id, idempotency_key, hosted_fields_create_session_request, **kwargs):
         """Create a Hosted Fields session token

@@ -8,10 +8,9 @@
 """  # noqa: E501
 from __future__ import absolute_import
 
-import logging
-
 from six import iteritems
 
+from flex_ext import seam
 from payroc_hosted_fields.api_client import ApiClient
 
 
@@ -29,7 +28,7 @@ class IdentityApi(object):
             api_client = ApiClient()
         self.api_client = api_client
         self.api_client.set_configuration(merchant_config)
-        self.logger = logging.getLogger("payroc_hosted_fields.api.IdentityApi")
+        self.logger = seam.get_logger("payroc_hosted_fields.api.IdentityApi")
 
     def authorize(self, **kwargs):
         """Exchange an API key for a bearer token
