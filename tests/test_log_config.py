@@ -317,7 +317,8 @@ def test_duck_typed_log_config_object_is_accepted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["CyberSource.rest", "CyberSource.api_client", "payroc_hosted_fields.rest", "payroc_hosted_fields.api_client"]
+    "module",
+    ["CyberSource.rest", "CyberSource.api_client", "payroc_hosted_fields.rest", "payroc_hosted_fields.api_client"],
 )
 def test_generated_module_loggers_mask_records_without_any_configuration(module: str) -> None:
     import importlib
