@@ -255,6 +255,9 @@ class MerchantConfig:
     proxy_username: Optional[str] = field(default=None, metadata=_SECRET)
     proxy_password: Optional[str] = field(default=None, metadata=_SECRET)
     ssl_verify: bool = True
+    #: Extension (not an official key): a PEM file of CA certificates to trust instead of
+    #: the system store, e.g. the emulator's ``ca_cert_path`` in TLS mode.
+    ssl_ca_file: Optional[str] = None
     max_num_idle_connections: int = 100
     max_pool_size: int = 10
     max_keep_alive_delay: float = 300.0
@@ -326,6 +329,11 @@ class MerchantConfig:
         env = self.run_environment
         if env.upper() in _OLD_RUN_ENVIRONMENTS:
             raise DeprecatedRunEnvironmentError(DEPRECATED_RUN_ENVIRONMENT)
+        ca_file = self.ssl_ca_file
+        if ca_file is not None and not (
+            isinstance(ca_file, str) and os.path.isfile(ca_file) and os.access(ca_file, os.R_OK)
+        ):
+            raise MerchantConfigError("ssl_ca_file must name a readable PEM file of CA certificates", "ssl_ca_file")
         if self.use_proxy:
             if not self.proxy_address:
                 raise MerchantConfigError("proxy_address is required when use_proxy is set", "proxy_address")
@@ -415,6 +423,7 @@ class MerchantConfig:
             proxy_username=_opt_str(get("proxy_username")),
             proxy_password=_opt_str(get("proxy_password")),
             ssl_verify=_to_bool("ssl_verify", get("ssl_verify"), True),
+            ssl_ca_file=_opt_str(get("ssl_ca_file")),
             max_num_idle_connections=int(
                 _pool_number("maxNumIdleConnections", get("maxNumIdleConnections"), 100)
             ),
@@ -503,6 +512,7 @@ class MerchantConfig:
             proxy_url=proxy_url,
             proxy_basic_auth=proxy_auth,
             ssl_verify=self.ssl_verify,
+            ca_certs=self.ssl_ca_file,
             client_cert_file=cert_file,
             client_key_file=key_file,
             client_key_password=key_password,

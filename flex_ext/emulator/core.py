@@ -260,8 +260,13 @@ class FlexEmulator:
         """Official-SDK merchant-config dict that authenticates against this emulator.
 
         ``authentication_type``: ``http_signature``, ``jwt`` (P12) or ``jwt_shared_secret``.
+        In TLS mode it also carries ``ssl_ca_file`` (the emulator's CA), so clients verify
+        the emulator's certificate instead of turning verification off.
         """
-        return self.merchant(merchant_id).merchant_config(self.run_environment, authentication_type)
+        config = self.merchant(merchant_id).merchant_config(self.run_environment, authentication_type)
+        if self._ca_cert_path is not None:
+            config["ssl_ca_file"] = self._ca_cert_path  # our extension key; the official SDK ignores it
+        return config
 
     # -- keys -----------------------------------------------------------------------------
 
