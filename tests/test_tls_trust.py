@@ -35,7 +35,7 @@ def test_a_foreign_ca_is_a_tls_failure() -> None:
             FlexClient(config).create_capture_context()
 
 
-def test_a_missing_ca_file_is_a_configuration_error(tmp_path: "os.PathLike[str]") -> None:
+def test_a_missing_ca_file_is_a_configuration_error(tmp_path: os.PathLike[str]) -> None:
     config = {
         "authentication_type": "http_signature",
         "merchantid": "m",
