@@ -42,6 +42,7 @@ from .jose import (
     _b64url_decode_or_none,
     b64url_decode,
     check_time_claims,
+    numeric_date_utc,
     parse_compact_jwt,
     rsa_public_key_from_jwk,
     rsa_public_key_from_numbers,
@@ -65,13 +66,6 @@ _FIELD_PATH_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*"
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
 
-def _utc(value: Any) -> Optional[datetime]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):  # far outside what a datetime can hold
-        return None
 
 
 def _is_loopback(host: str) -> bool:
@@ -151,15 +145,14 @@ def _field_list(data: Mapping[str, Any], name: str) -> list[str]:
 
 @lru_cache(maxsize=256)
 def _one_entry_fields(required: tuple[str, ...], optional: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return _fields({"ctx": [{"data": {"requiredFields": list(required), "optionalFields": list(optional)}}]},
-                   memo=False)
+    return _merged_fields([{"requiredFields": list(required), "optionalFields": list(optional)}])
 
 
-def _fields(claims: Mapping[str, Any], memo: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _fields(claims: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     ctx = claims.get("ctx")
     if not isinstance(ctx, list) or not ctx:
         raise JWTValidationError(f"{_WHAT} has no 'ctx' list")
-    if memo and len(ctx) == 1 and type(ctx[0]) is dict and type(ctx[0].get("data")) is dict:
+    if len(ctx) == 1 and type(ctx[0]) is dict and type(ctx[0].get("data")) is dict:
         # The common shape: one entry. Field sets repeat across contexts (one per
         # integration), so the checked result is memoised on the two lists' contents.
         data = ctx[0]["data"]
@@ -170,8 +163,7 @@ def _fields(claims: Mapping[str, Any], memo: bool = True) -> tuple[tuple[str, ..
                 return _one_entry_fields(tuple(required_l), tuple(optional_l))
             except TypeError:  # an unhashable element: the general path names the problem
                 pass
-    required: dict[str, None] = {}
-    optional: dict[str, None] = {}
+    datas = []
     for item in ctx:
         if not isinstance(item, dict):
             raise JWTValidationError(f"{_WHAT} 'ctx' entries must be objects")
@@ -180,6 +172,16 @@ def _fields(claims: Mapping[str, Any], memo: bool = True) -> tuple[tuple[str, ..
             continue
         if not isinstance(data, dict):
             raise JWTValidationError(f"{_WHAT} 'ctx[].data' is not an object")
+        datas.append(data)
+    return _merged_fields(datas)
+
+
+def _merged_fields(datas: list[dict[str, Any]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The required and optional field paths of the ``ctx[].data`` objects, checked, in
+    order, without repeats; a path listed as both is required."""
+    required: dict[str, None] = {}
+    optional: dict[str, None] = {}
+    for data in datas:
         required.update(dict.fromkeys(_field_list(data, "requiredFields")))
         optional.update(dict.fromkeys(_field_list(data, "optionalFields")))
     # A field listed as both is required.
@@ -223,12 +225,12 @@ class CaptureContext:
     @property
     def issued_at(self) -> Optional[datetime]:
         """``iat`` as an aware UTC datetime."""
-        return _utc(self.claims.get("iat"))
+        return numeric_date_utc(self.claims.get("iat"))
 
     @property
     def expires_at(self) -> Optional[datetime]:
         """``exp`` as an aware UTC datetime."""
-        return _utc(self.claims.get("exp"))
+        return numeric_date_utc(self.claims.get("exp"))
 
     @property
     def jti(self) -> Optional[str]:
@@ -299,22 +301,42 @@ def _build(parsed: ParsedJWT, verified: bool, allowed_origins: Optional[Iterable
         raise JWKValidationError(f"{_WHAT} has no 'flx.jwk' object")
     numbers = validate_rsa_jwk(jwk, require_use="enc", min_bits=2048, require_kid=True)
     required, optional = _fields(claims)
-    # Equivalent to CaptureContext(...): the frozen dataclass __init__ routes each of its
-    # twelve fields through object.__setattr__, a measurable share of a cached verification.
+    return _new_context(parsed.raw, parsed.header, claims, origin, path, jwk, required, optional, verified, numbers)
+
+
+def _new_context(
+    jwt: str,
+    header: Mapping[str, Any],
+    claims: Mapping[str, Any],
+    origin: str,
+    path: str,
+    jwk: Mapping[str, Any],
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    verified: bool,
+    numbers: tuple[Union[int, str], int],
+) -> CaptureContext:
+    """``CaptureContext(...)`` for checked values. The frozen dataclass ``__init__`` routes each
+    of its twelve fields through ``object.__setattr__``, a measurable share of a cached
+    verification; one ``__dict__`` assignment is equivalent."""
     context = object.__new__(CaptureContext)
-    context.__dict__.update(
-        jwt=parsed.raw,
-        header=parsed.header,
-        claims=claims,
-        origin=origin,
-        path=path,
-        jwk=jwk,
-        kid=jwk["kid"],
-        required_fields=required,
-        optional_fields=optional,
-        verified=verified,
-        _numbers=numbers,
-        _key=[],
+    object.__setattr__(
+        context,
+        "__dict__",
+        {
+            "jwt": jwt,
+            "header": header,
+            "claims": claims,
+            "origin": origin,
+            "path": path,
+            "jwk": jwk,
+            "kid": jwk["kid"],
+            "required_fields": required,
+            "optional_fields": optional,
+            "verified": verified,
+            "_numbers": numbers,
+            "_key": [],
+        },
     )
     return context
 
@@ -371,6 +393,15 @@ def _default_origin(origin: str) -> Optional[str]:
 _B64URL_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
+def _allowed_origin(origin: str, allowed_origins: Iterable[str]) -> Optional[str]:
+    """The normalised origin when it is in the (normalised) allow-list, else None."""
+    try:
+        normalized = _normalize_origin_cached(origin)
+        return normalized if normalized in {normalize_origin(o) for o in allowed_origins} else None
+    except JWTValidationError:
+        return None
+
+
 def _fast_numbers(jwk: Any) -> Optional[tuple[Union[int, str], int]]:
     """``(n, e)`` of an encryption JWK that passes every check of ``validate_rsa_jwk(jwk,
     require_use="enc", min_bits=2048, require_kid=True)`` with a common exponent, else None.
@@ -414,7 +445,12 @@ def _fast_numbers(jwk: Any) -> Optional[tuple[Union[int, str], int]]:
 
 
 def _verify_fast(
-    jwt: Any, resolver: PublicKeyResolver, leeway: float, allow_expired: bool, now: Optional[float]
+    jwt: Any,
+    resolver: PublicKeyResolver,
+    leeway: float,
+    allow_expired: bool,
+    now: Optional[float],
+    allowed_origins: Optional[Iterable[str]] = None,
 ) -> Optional[CaptureContext]:
     if type(jwt) is not str or len(jwt) > MAX_JWT_LENGTH:
         return None
@@ -464,7 +500,7 @@ def _verify_fast(
     path = flx.get("path")
     if type(origin) is not str or len(origin) > 512 or type(path) is not str or len(path) > 1024:
         return None
-    origin = _default_origin(origin)
+    origin = _default_origin(origin) if allowed_origins is None else _allowed_origin(origin, allowed_origins)
     if origin is None or not path.startswith("/") or not _valid_path(path):
         return None
     jwk: Any = flx.get("jwk")
@@ -485,26 +521,7 @@ def _verify_fast(
         required, optional = _one_entry_fields(tuple(required_l), tuple(optional_l))
     except (TypeError, JWTValidationError):
         return None
-    context = object.__new__(CaptureContext)
-    object.__setattr__(
-        context,
-        "__dict__",
-        {
-            "jwt": jwt,
-            "header": dict(header),
-            "claims": claims,
-            "origin": origin,
-            "path": path,
-            "jwk": jwk,
-            "kid": jwk["kid"],
-            "required_fields": required,
-            "optional_fields": optional,
-            "verified": True,
-            "_numbers": numbers,
-            "_key": [],
-        },
-    )
-    return context
+    return _new_context(jwt, dict(header), claims, origin, path, jwk, required, optional, True, numbers)
 
 
 def parse_capture_context_unverified(jwt: str) -> CaptureContext:
@@ -563,23 +580,24 @@ def verify_capture_context(
     >>> ctx.tokens_url
     'https://testflex.cybersource.com/flex/v2/tokens'
     """
-    if resolver is not None and public_key is None and merchant_config is None:
-        if allowed_origins is None and leeway >= 0:
-            fast = _verify_fast(jwt, resolver, leeway, allow_expired, now)
-            if fast is not None:
-                return fast
-    elif sum(x is not None for x in (resolver, public_key, merchant_config)) != 1:
+    if (resolver is None) + (public_key is None) + (merchant_config is None) != 2:
         raise TypeError("pass exactly one of resolver=, public_key= or merchant_config=")
-    parsed = parse_compact_jwt(jwt, _WHAT)
-    if public_key is not None:
-        key = public_key if isinstance(public_key, rsa.RSAPublicKey) else rsa_public_key_from_jwk(public_key)
-        verify_signature(parsed, key, ("RS256",), _WHAT)
-    else:
+    if public_key is None:
         if resolver is None:
             from .config import coerce_merchant_config  # lazy: keeps this module light
 
             config = coerce_merchant_config(merchant_config)  # type: ignore[arg-type]
             resolver = PublicKeyResolver(config.base_url, transport=config.transport, store=key_store)
+        if leeway >= 0:
+            fast = _verify_fast(jwt, resolver, leeway, allow_expired, now, allowed_origins)
+            if fast is not None:
+                return fast
+    parsed = parse_compact_jwt(jwt, _WHAT)
+    if resolver is not None:
         resolver.verify(parsed, ("RS256",), _WHAT)
+    else:
+        assert public_key is not None  # exactly one key source, checked above
+        key = public_key if isinstance(public_key, rsa.RSAPublicKey) else rsa_public_key_from_jwk(public_key)
+        verify_signature(parsed, key, ("RS256",), _WHAT)
     check_time_claims(parsed.claims, leeway=leeway, now=now, allow_expired=allow_expired, what=_WHAT)
     return _build(parsed, verified=True, allowed_origins=allowed_origins)

@@ -21,6 +21,7 @@ import json
 import math
 import sys
 import time
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Dict, Iterable, Mapping, NamedTuple, Optional
 
@@ -38,6 +39,7 @@ __all__ = [
     "check_alg",
     "check_time_claims",
     "jwk_modulus_bits",
+    "numeric_date_utc",
     "parse_compact_jwt",
     "rsa_public_key_from_jwk",
     "rsa_public_key_from_numbers",
@@ -382,6 +384,17 @@ def _numeric_date(claims: Mapping[str, Any], name: str, what: str) -> Optional[f
     if not math.isfinite(number):  # NaN would pass every comparison, so never expire
         raise JWTValidationError(f"{what} claim {name!r} is not a finite number")
     return number
+
+
+def numeric_date_utc(value: Any) -> Optional[datetime]:
+    """A NumericDate claim value as an aware UTC datetime; None when absent, not a number, or
+    beyond what a datetime can hold."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def check_time_claims(

@@ -15,11 +15,11 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .errors import HTTPError, JWTValidationError
-from .jose import DEFAULT_LEEWAY_SECONDS, check_time_claims, parse_compact_jwt, verify_signature
+from .jose import DEFAULT_LEEWAY_SECONDS, check_time_claims, numeric_date_utc, parse_compact_jwt, verify_signature
 from .jwe import ALG_RSA_OAEP_256, encrypt_for_capture_context
 from .transport import TimeoutSpec, TransportSettings, send
 
@@ -38,13 +38,6 @@ _WHAT = "transient token"
 _DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
 
 
-def _utc(value: Any) -> Optional[datetime]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    except (OverflowError, OSError, ValueError):  # far outside what a datetime can hold
-        return None
 
 
 @dataclass(frozen=True, repr=False)
@@ -129,8 +122,8 @@ def verify_transient_token(
         header=parsed.header,
         claims=claims,
         jti=jti,
-        issued_at=_utc(claims.get("iat")),
-        expires_at=_utc(claims.get("exp")),
+        issued_at=numeric_date_utc(claims.get("iat")),
+        expires_at=numeric_date_utc(claims.get("exp")),
         issuer=issuer if isinstance(issuer, str) else None,
         token_type=token_type if isinstance(token_type, str) else None,
         content=content if isinstance(content, Mapping) else None,
