@@ -582,6 +582,8 @@ def verify_capture_context(
     """
     if (resolver is None) + (public_key is None) + (merchant_config is None) != 2:
         raise TypeError("pass exactly one of resolver=, public_key= or merchant_config=")
+    if allowed_origins is not None and not isinstance(allowed_origins, (tuple, list, frozenset, set)):
+        allowed_origins = tuple(allowed_origins)  # read twice when the one-pass path declines
     if public_key is None:
         if resolver is None:
             from .config import coerce_merchant_config  # lazy: keeps this module light

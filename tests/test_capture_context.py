@@ -385,3 +385,10 @@ def test_trailing_whitespace_after_the_claims_leaves_the_hot_path_and_still_veri
     resolver = cached_resolver()
     assert capture_context_module._verify_fast(jwt, resolver, 60, False, None) is None
     assert verify_capture_context(jwt, resolver=resolver).claims == claims
+
+
+def test_an_allow_list_given_as_a_generator_is_read_once_per_path() -> None:
+    # An extra header member makes the one-pass path decline after it has read the list.
+    jwt = mint_jwt({"kid": SIGNING_KID, "alg": "RS256", "x5t": "abc"}, capture_context_claims(ORIGIN), signing_key())
+    ctx = _verify(jwt, allowed_origins=(o for o in ["https://testflex.cybersource.com"]))
+    assert ctx.origin == ORIGIN
