@@ -33,31 +33,6 @@ def _is_model(obj: object) -> bool:
     return hasattr(obj, "swagger_types") and hasattr(obj, "attribute_map")
 
 
-def sanitize_for_serialization(obj: Any) -> Any:
-    """A model (or a structure holding models) as plain JSON data, Nones dropped.
-
-    Model attributes are named by their JSON names (``attribute_map``). Dicts found inside
-    a model (the samples nest ``model.__dict__`` dicts) lose their None values too, as the
-    samples' ``del_none`` does, so a model and its sample-style JSON string send the same.
-    """
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    if isinstance(obj, (list, tuple)):
-        return [sanitize_for_serialization(item) for item in obj]
-    if isinstance(obj, (datetime.datetime, datetime.date)):
-        return obj.isoformat()
-    if isinstance(obj, dict):
-        return {key: sanitize_for_serialization(value) for key, value in obj.items() if value is not None}
-    if _is_model(obj):
-        result = {}
-        for attr in obj.swagger_types:
-            value = getattr(obj, attr)
-            if value is not None:
-                result[obj.attribute_map[attr]] = sanitize_for_serialization(value)
-        return result
-    raise RequestBodyError(f"cannot serialise a {type(obj).__name__} into a JSON request body")
-
-
 def wire_key(key: str) -> str:
     """The JSON name the official SDK sends for a key: ``_payment_information`` -> ``paymentInformation``."""
     # The official SDK strips the two-character sequence `"_` twice, so at most two
@@ -71,7 +46,6 @@ def wire_key(key: str) -> str:
     return key
 
 
-# Field names repeat across requests; rewrite each distinct one once.
 _cached_wire_key = lru_cache(maxsize=4096)(wire_key)
 
 
@@ -90,24 +64,40 @@ def _wire_keys(obj: Any) -> Any:
     return obj
 
 
-_PLANS: dict[type, tuple[tuple[str, str], ...]] = {}
+def sanitize_for_serialization(obj: Any) -> Any:
+    """A model (or a structure holding models) as plain JSON data, Nones dropped.
+
+    Model attributes are named by their JSON names (``attribute_map``). Dicts found inside
+    a model (the samples nest ``model.__dict__`` dicts) lose their None values too, as the
+    samples' ``del_none`` does, so a model and its sample-style JSON string send the same.
+    """
+    return _walk(obj, False)
+
+
+def _model_wire(obj: Any) -> Any:
+    """``_wire_keys(sanitize_for_serialization(obj))`` in one pass (Nones dropped)."""
+    return _walk(obj, True)
+
+
+#: Per model class: ``(attribute, JSON name, wire name)`` in declaration order.
+_PLANS: dict[type, tuple[tuple[str, str, str], ...]] = {}
 _SCALARS = (str, int, float, bool)
 
 
-def _model_plan(obj: Any) -> tuple[tuple[str, str], ...]:
-    """``(attribute, wire name)`` pairs of a model's class, in declaration order (cached)."""
+def _model_plan(obj: Any) -> tuple[tuple[str, str, str], ...]:
     model_class = type(obj)
     plan = _PLANS.get(model_class)
     if plan is None:
         attribute_map = obj.attribute_map
-        plan = tuple((attr, _key(attribute_map[attr])) for attr in obj.swagger_types)
+        plan = tuple((attr, attribute_map[attr], _key(attribute_map[attr])) for attr in obj.swagger_types)
         if len(_PLANS) < 4096:
             _PLANS[model_class] = plan
     return plan
 
 
-def _model_wire(obj: Any) -> Any:
-    """``_wire_keys(sanitize_for_serialization(obj))`` in one pass (Nones dropped)."""
+def _walk(obj: Any, wire: bool) -> Any:
+    """Models and containers as plain JSON data with Nones dropped; ``wire`` also rewrites
+    every key to its wire name."""
     kind = type(obj)
     if obj is None or kind in _SCALARS:
         return obj
@@ -116,19 +106,19 @@ def _model_wire(obj: Any) -> Any:
         plan = _model_plan(obj)
     if plan is not None:
         result = {}
-        for attr, wire_name in plan:
+        for attr, json_name, wire_name in plan:
             value = getattr(obj, attr)
             if value is not None:
-                result[wire_name] = _model_wire(value)
+                result[wire_name if wire else json_name] = _walk(value, wire)
         return result
     if isinstance(obj, (str, int, float, bool)):  # subclasses of the scalars
         return obj
     if isinstance(obj, (list, tuple)):
-        return [_model_wire(item) for item in obj]
+        return [_walk(item, wire) for item in obj]
     if isinstance(obj, (datetime.datetime, datetime.date)):
         return obj.isoformat()
     if isinstance(obj, dict):
-        return {_key(key): _model_wire(value) for key, value in obj.items() if value is not None}
+        return {(_key(key) if wire else key): _walk(value, wire) for key, value in obj.items() if value is not None}
     raise RequestBodyError(f"cannot serialise a {type(obj).__name__} into a JSON request body")
 
 
