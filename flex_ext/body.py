@@ -16,6 +16,7 @@ import re
 from functools import lru_cache
 from typing import Any, Optional
 
+from ._json import dict_encoder
 from .errors import FlexError
 
 __all__ = ["RequestBodyError", "request_body", "sanitize_for_serialization", "wire_key"]
@@ -122,23 +123,8 @@ def _walk(obj: Any, wire: bool) -> Any:
     raise RequestBodyError(f"cannot serialise a {type(obj).__name__} into a JSON request body")
 
 
-# json.dumps(data) with its defaults, minus building the C encoder on every call. No
-# circular-reference markers: the data is a fresh tree built by the walkers above, which
-# turn a cycle into RecursionError first. None where the C accelerator is unavailable.
-_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-_C_DUMPS: Any = (
-    _C_MAKE_ENCODER(
-        None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
-    )
-    if _C_MAKE_ENCODER is not None
-    else None
-)
-
-
-def _dumps(data: Any) -> str:
-    if _C_DUMPS is not None and type(data) is dict:
-        return "".join(_C_DUMPS(data, 0))
-    return json.dumps(data)
+# json.dumps(data) with its defaults; data is a fresh tree built by the walkers above.
+_dumps = dict_encoder(json.JSONEncoder())
 
 
 def request_body(body: Any, content_type: Optional[str] = None) -> bytes:

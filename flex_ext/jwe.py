@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ._json import dict_encoder
 from .errors import FieldValidationError, JWEError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -161,25 +162,14 @@ def check_fields(leaves: Mapping[str, str], required: Iterable[str], optional: I
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-# The C encoder json.dumps builds on every call, built once (about half the cost of encoding a
-# card tree). No circular-reference markers: trees reaching it went through normalize_data,
-# which bounds their depth. None where the C accelerator is unavailable.
-_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-_C_ENCODE: Any = (
-    _C_MAKE_ENCODER(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-    if _C_MAKE_ENCODER is not None
-    else None
-)
+_ENCODE = dict_encoder(_ENCODER)
 _JWT_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 
 
 def build_plaintext(data_tree: Mapping[str, Any], context_jwt: str) -> bytes:
     """The JWE plaintext: ``{"data": ..., "context": ..., "index": 0}`` as UTF-8 JSON."""
     try:
-        if _C_ENCODE is not None and type(data_tree) is dict:
-            data_json = "".join(_C_ENCODE(data_tree, 0)).encode("utf-8")
-        else:
-            data_json = _ENCODER.encode(data_tree).encode("utf-8")
+        data_json = _ENCODE(data_tree).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form (the value is not quoted)
         raise FieldValidationError("card data holds text that is not valid Unicode (a lone surrogate)") from None
     if context_jwt.isascii():
