@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Mapping, Optional, Union
 
 import urllib3
@@ -64,12 +65,7 @@ class TransportSettings:
     def timeout(self, override: TimeoutSpec = None) -> urllib3.Timeout:
         """The urllib3 timeout for one call: the per-call override, else these settings."""
         if override is None:
-            # Built once per settings object: urllib3 clones the Timeout it is given per request.
-            default = self.__dict__.get("_default_timeout")
-            if default is None:
-                default = urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout)
-                self.__dict__["_default_timeout"] = default
-            return default
+            return _shared_timeout(self.connect_timeout, self.read_timeout)
         if isinstance(override, urllib3.Timeout):
             return override
         if isinstance(override, tuple):
@@ -80,6 +76,12 @@ class TransportSettings:
                 "a request timeout must be a positive number of seconds or a (connect, read) tuple"
             )
         return urllib3.Timeout(total=float(override))
+
+
+@lru_cache(maxsize=64)
+def _shared_timeout(connect: float, read: float) -> urllib3.Timeout:
+    # Shared safely: urllib3 clones the Timeout it is given for each request.
+    return urllib3.Timeout(connect=connect, read=read)
 
 
 @dataclass(frozen=True)
