@@ -77,6 +77,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _plain_http_off_loopback(origin: str) -> bool:
+    """Whether a normalised origin uses plain http to a host other than loopback."""
+    return origin.startswith("http://") and not _is_loopback(urlsplit(origin).hostname or "")
+
+
 @lru_cache(maxsize=256)
 def _normalize_origin_cached(origin: str) -> str:
     return _normalize_origin(origin)
@@ -290,7 +295,7 @@ def _build(parsed: ParsedJWT, verified: bool, allowed_origins: Optional[Iterable
         allowed = {normalize_origin(o) for o in allowed_origins}
         if origin not in allowed:
             raise JWTValidationError(f"{_WHAT} origin {origin!r} is not in the allowed origins")
-    elif origin.startswith("http://") and not _is_loopback(urlsplit(origin).hostname or ""):
+    elif _plain_http_off_loopback(origin):
         raise JWTValidationError(
             f"{_WHAT} origin must use https "
             "(plain http is accepted only for loopback or allow-listed origins)"
@@ -385,7 +390,7 @@ def _default_origin(origin: str) -> Optional[str]:
         normalized = _normalize_origin(origin)
     except JWTValidationError:
         return None
-    if normalized.startswith("http://") and not _is_loopback(urlsplit(normalized).hostname or ""):
+    if _plain_http_off_loopback(normalized):
         return None
     return normalized
 
