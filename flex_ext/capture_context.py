@@ -39,6 +39,7 @@ from .jose import (
     DEFAULT_LEEWAY_SECONDS,
     MAX_JWT_LENGTH,
     ParsedJWT,
+    _b64url_bytes_or_none,
     _b64url_decode_or_none,
     b64url_decode,
     check_time_claims,
@@ -216,6 +217,8 @@ class CaptureContext:
     verified: bool
     _numbers: tuple[Union[int, str], int] = field(repr=False, compare=False)
     _key: list[rsa.RSAPublicKey] = field(repr=False, compare=False, default_factory=list)
+    # Memo of flex_ext.jwe: how data for this context is checked and written (built on first use).
+    _jwe: list[Any] = field(repr=False, compare=False, default_factory=list)
 
     @property
     def encryption_key(self) -> rsa.RSAPublicKey:
@@ -341,6 +344,7 @@ def _new_context(
             "verified": verified,
             "_numbers": numbers,
             "_key": [],
+            "_jwe": [],
         },
     )
     return context
@@ -457,28 +461,30 @@ def _verify_fast(
     now: Optional[float],
     allowed_origins: Optional[Iterable[str]] = None,
 ) -> Optional[CaptureContext]:
-    if type(jwt) is not str or len(jwt) > MAX_JWT_LENGTH:
+    if type(jwt) is not str or len(jwt) > MAX_JWT_LENGTH or not jwt.isascii():
         return None
-    parts = jwt.split(".")
-    if len(parts) != 3:
+    # One ASCII copy of the token; the parts are found in it rather than split out as text.
+    raw = jwt.encode("ascii")
+    first = raw.find(b".")
+    second = raw.find(b".", first + 1)
+    if not 0 <= first <= 512 or second < 0 or raw.find(b".", second + 1) >= 0:
         return None
-    raw_header, raw_payload, raw_signature = parts
-    simple = _simple_header(raw_header) if len(raw_header) <= 512 else None
+    simple = _simple_header(jwt[:first])
     if simple is None:
         return None
     header, kid = simple
     entry = resolver.store.get(resolver.environment, kid)
     if entry is None:
         return None
-    signature = _b64url_decode_or_none(raw_signature)
-    payload = _b64url_decode_or_none(raw_payload)
+    signature = _b64url_bytes_or_none(raw[second + 1 :])
+    payload = _b64url_bytes_or_none(raw[first + 1 : second])
     if signature is None or payload is None:
         return None
     key = entry.key
     if len(signature) != (key.key_size + 7) // 8:
         return None
     try:
-        key.verify(signature, jwt[: len(raw_header) + 1 + len(raw_payload)].encode("ascii"), _PKCS1V15, _SHA256)
+        key.verify(signature, raw[:second], _PKCS1V15, _SHA256)
         text = payload.decode("utf-8")
         claims, end = _JSON_RAW_DECODE(text)
     except (InvalidSignature, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError

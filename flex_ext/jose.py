@@ -100,9 +100,6 @@ def _b64url_error(value: object, what: str) -> None:
     raise JWTValidationError(f"{what} is not valid base64url (non-canonical encoding)")
 
 
-# Decoding maps the url-safe alphabet onto the standard one and everything the standard
-# decoder would otherwise accept ('+', '/', '=') onto '*', which strict decoding refuses.
-_URLSAFE_TO_STRICT = bytes.maketrans(b"-_+/=", b"+/***")
 _PAD_BYTES = (b"", None, b"==", b"=")
 
 
@@ -110,20 +107,33 @@ def _b64url_decode_or_none(value: object) -> Optional[bytes]:
     """The bytes, or None when ``value`` is not canonical unpadded base64url (hot path)."""
     if type(value) is not str or not value.isascii():
         return None
-    rem = len(value) % 4
+    return _b64url_bytes_or_none(value.encode("ascii"))
+
+
+# The value of each byte as a base64url digit (0 for bytes outside the alphabet).
+_BYTE_VALUE = tuple(_B64URL_VALUE.get(chr(b), 0) for b in range(256))
+
+
+def _b64url_bytes_or_none(raw: bytes) -> Optional[bytes]:
+    """:func:`_b64url_decode_or_none` for ASCII bytes."""
+    rem = len(raw) % 4
     pad = _PAD_BYTES[rem]
     if pad is None:
         return None
-    if rem and _B64URL_VALUE.get(value[-1], 0) & (0x0F if rem == 2 else 0x03):
+    if rem and _BYTE_VALUE[raw[-1]] & (0x0F if rem == 2 else 0x03):
         return None  # unused low bits of the last character must be zero (canonical form)
-    return _a2b_urlsafe(value.encode("ascii"), pad)
+    return _a2b_urlsafe(raw, pad)
 
 
 if sys.version_info >= (3, 11):
 
     def _a2b_urlsafe(raw: bytes, pad: bytes) -> Optional[bytes]:
+        # What the standard decoder would also take ('+', '/', '=') is refused first; strict
+        # decoding refuses every other byte outside the alphabet.
+        if 43 in raw or 47 in raw or 61 in raw:  # b"+", b"/", b"="
+            return None
         try:
-            return binascii.a2b_base64(raw.translate(_URLSAFE_TO_STRICT) + pad, strict_mode=True)
+            return binascii.a2b_base64(raw.replace(b"-", b"+").replace(b"_", b"/") + pad, strict_mode=True)
         except binascii.Error:
             return None
 

@@ -16,6 +16,7 @@ SDK's virtualenv, where neither ``flex_ext`` nor this project's ``CyberSource`` 
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import json
 import os
@@ -418,6 +419,52 @@ class FlexFixture:
             AESGCM(cek).encrypt(urandom(12), plaintext, aad)
 
         return ours, bare
+
+    def jwe_floor(self) -> Callable[[], Any]:
+        """The bare operation plus only what any compact JWE of this payload must add:
+        JSON of the card (no checks) spliced into the plaintext, and base64url of the four
+        binary parts joined with dots, written as tightly as the standard library allows.
+        Not a target: it shows how much of the JWE figure is encoding, not our code."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+        # The C encoder built once (JSONEncoder.encode would rebuild it on every call).
+        chunks = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+            None, None, json.encoder.encode_basestring, None, ":", ",", False, False, True
+        )
+
+        def encode(value: Any) -> str:
+            return "".join(chunks(value, 0))
+
+        b2a = binascii.b2a_base64
+        inputs = []
+        for ctx in self.contexts:
+            header = {"kid": ctx.kid, "alg": "RSA-OAEP-256", "enc": "A256GCM"}
+            aad = b64u(json.dumps(header, separators=(",", ":")).encode()).encode("ascii")
+            tail = b',"context":"' + ctx.jwt.encode("ascii") + b'","index":0}'
+            inputs.append((ctx.encryption_key, tail, aad))
+        size = len(inputs)
+        counter = [0]
+        card = CARD
+        urandom = os.urandom
+
+        def floor() -> str:
+            counter[0] = (counter[0] + 1) % size
+            key, tail, aad = inputs[counter[0]]
+            plaintext = b'{"data":' + encode(card).encode() + tail
+            randomness = urandom(44)
+            cek = randomness[:32]
+            iv = randomness[32:]
+            sealed = AESGCM(cek).encrypt(iv, plaintext, aad)
+            n = len(sealed) - 16
+            view = memoryview(sealed)
+            parts = (aad, b2a(key.encrypt(cek, oaep), newline=False).rstrip(b"="), b2a(iv, newline=False),
+                     memoryview(b2a(view[:n], newline=False))[: (4 * n + 2) // 3], b2a(view[n:], newline=False)[:22])
+            return b".".join(parts).replace(b"+", b"-").replace(b"/", b"_").decode("ascii")
+
+        return floor
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_b64url_round_trip_matches_stdlib(data: bytes) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["QQ==", "QQ=", "Q", "QR", "a+b/", "ab c", "ab\n", "ab!!**", "é", "QUJD\u00e9"],
+    ["QQ==", "QQ=", "Q", "QR", "a+b/", "ab+c", "ab/c", "QUI=", "QUJD=", "=QUJ", "ab c", "ab\n", "ab!!**", "é", "QUJD\u00e9"],
 )
 def test_b64url_decode_is_strict(bad: str) -> None:
     with pytest.raises(JWTValidationError):

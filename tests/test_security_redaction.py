@@ -218,7 +218,7 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> Iterato
     original_http_sign = auth_module.HttpSignatureSigner.sign
     original_jwt_sign = auth_module._JwtSigner.sign
     original_payroc_sign = hosted_module.PayrocSigner.sign
-    original_plaintext = jwe_module.build_plaintext
+    original_seal = jwe_module._seal
 
     def http_sign(self: Any, method: str, path: str, body: Optional[bytes]) -> dict[str, str]:
         headers = original_http_sign(self, method, path, body)
@@ -241,17 +241,18 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> Iterato
             observer.api_key_paths.append(path.split("?", 1)[0])
         return headers
 
-    def plaintext(data_tree: Any, context_jwt: str) -> bytes:
-        result = original_plaintext(data_tree, context_jwt)
-        secrets.add("JWE plaintext", result.decode("utf-8"))
+    def seal(plaintext: bytes, *args: Any) -> str:
+        # Every JWE (the one-pass path and the general one) is sealed here.
+        secrets.add("JWE plaintext", plaintext.decode("utf-8"))
+        data_tree = json.loads(plaintext)["data"]
         secrets.add("JWE plaintext", json.dumps(data_tree, separators=(",", ":")))
         secrets.add("JWE plaintext", json.dumps(data_tree))
-        return result
+        return original_seal(plaintext, *args)
 
     monkeypatch.setattr(auth_module.HttpSignatureSigner, "sign", http_sign)
     monkeypatch.setattr(auth_module._JwtSigner, "sign", jwt_sign)
     monkeypatch.setattr(hosted_module.PayrocSigner, "sign", payroc_sign)
-    monkeypatch.setattr(jwe_module, "build_plaintext", plaintext)
+    monkeypatch.setattr(jwe_module, "_seal", seal)
 
     root = logging.getLogger()
     sink = _Sink(observer)

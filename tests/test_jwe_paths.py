@@ -1,0 +1,206 @@
+"""The one-pass JWE path and the step-by-step path agree.
+
+``encrypt_for_capture_context`` serves a plain nested dict of strings in one walk and sends
+everything else through ``normalize_data`` / ``check_fields`` / ``build_plaintext``. For any
+data tree, the result must be what those three steps define: the same plaintext bytes, or
+the same error with the same message.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Dict, Tuple
+
+import pytest
+from flexkit import CARD_NUMBER, SECURITY_CODE, mint_capture_context, session_key, signing_key
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flex_ext import jwe
+from flex_ext.capture_context import CaptureContext, verify_capture_context
+from flex_ext.errors import FlexError
+from flex_ext.jwe import ALG_RSA_OAEP, ALG_RSA_OAEP_256, encrypt_for_capture_context
+
+ORIGIN = "https://testflex.cybersource.com"
+
+FIELD_SETS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    "card": (
+        ("paymentInformation.card.number",),
+        (
+            "paymentInformation.card.securityCode",
+            "paymentInformation.card.expirationMonth",
+            "paymentInformation.card.expirationYear",
+            "paymentInformation.card.type",
+        ),
+    ),
+    "with billing": (
+        ("paymentInformation.card.number", "paymentInformation.card.expirationYear", "orderInformation.billTo.zip"),
+        ("paymentInformation.card.securityCode", "orderInformation.billTo.country", "orderInformation.amountDetails.total"),
+    ),
+    "nothing required": ((), ("paymentInformation.card.number", "a")),
+    "leaf and parent": (("a",), ("a.b", "paymentInformation.card.number")),
+    "deep": (("a.b.c.d.e.f.g.h.i",), ("a.b.c.d.e.f.g.h.j.k",)),
+}
+
+_CONTEXTS: Dict[str, CaptureContext] = {}
+
+
+def _context(name: str) -> CaptureContext:
+    if name not in _CONTEXTS:
+        required, optional = FIELD_SETS[name]
+        token = mint_capture_context(ORIGIN, required=required, optional=optional)
+        _CONTEXTS[name] = verify_capture_context(token, public_key=signing_key().public_key())
+    return _CONTEXTS[name]
+
+
+def _raw_plaintext(token: str, alg: str) -> bytes:
+    """Decrypt a compact JWE with `cryptography` directly: the exact plaintext bytes."""
+
+    def part(text: str) -> bytes:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+    header, encrypted_key, iv, ciphertext, tag = token.split(".")
+    digest = hashes.SHA256() if alg == ALG_RSA_OAEP_256 else hashes.SHA1()  # noqa: S303
+    cek = session_key().decrypt(part(encrypted_key), padding.OAEP(padding.MGF1(digest), digest, None))
+    return AESGCM(cek).decrypt(part(iv), part(ciphertext) + part(tag), header.encode("ascii"))
+
+
+def _reference(context: CaptureContext, data: Any) -> Any:
+    """What the step-by-step functions make of ``data``: plaintext bytes or the error."""
+    try:
+        tree, leaves = jwe.normalize_data(data)
+        jwe.check_fields(leaves, context.required_fields, context.optional_fields)
+        return jwe.build_plaintext(tree, context.jwt)
+    except FlexError as exc:
+        return (type(exc), str(exc))
+
+
+def _actual(context: CaptureContext, data: Any, alg: str) -> Any:
+    try:
+        token = encrypt_for_capture_context(context, data, alg=alg)
+    except FlexError as exc:
+        return (type(exc), str(exc))
+    return _raw_plaintext(token, alg)
+
+
+_SEGMENTS = ["paymentInformation", "card", "number", "securityCode", "expirationYear", "type", "orderInformation"]
+_SEGMENTS += ["billTo", "zip", "country", "a", "b", "c", "x", "a.b", "card.number", ""]
+_keys = st.one_of(st.sampled_from(_SEGMENTS), st.integers(0, 3))
+_leaves = st.one_of(
+    st.sampled_from(["", CARD_NUMBER, SECURITY_CODE, "12", "Zoë", 'quote " and \\ slash', "\ud800", "\u2028"]),
+    st.text(max_size=12),
+    st.integers(),
+    st.none(),
+    st.lists(st.text(max_size=3), max_size=2),
+)
+_trees = st.recursive(
+    _leaves,
+    lambda children: st.dictionaries(_keys, children, max_size=5),
+    max_leaves=12,
+)
+
+
+@st.composite
+def _declared_trees(draw: st.DrawFn, name: str) -> Dict[Any, Any]:
+    """Mostly valid data: a subset of the declared paths, nested, with assorted values, and
+    sometimes one extra path or a dotted key."""
+    required, optional = FIELD_SETS[name]
+    paths = [p for p in required if draw(st.integers(0, 19))]  # each required path, 95% of the time
+    paths += draw(st.lists(st.sampled_from(optional + ("x.y", "paymentInformation.pin")), unique=True))
+    paths = [p for p in paths if p not in ("x.y", "paymentInformation.pin") or not draw(st.integers(0, 3))]
+    tree: Dict[Any, Any] = {}
+    for path in paths:
+        value = draw(st.text(min_size=1, max_size=20)) if draw(st.integers(0, 9)) else draw(_leaves)
+        parts = path.split(".") if draw(st.integers(0, 9)) else [path]
+        node = tree
+        for segment in parts[:-1]:
+            child = node.setdefault(segment, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+    return tree
+
+
+_names = st.sampled_from(sorted(FIELD_SETS))
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=_names, data=st.dictionaries(_keys, _trees, max_size=4))
+def test_any_data_tree_gives_what_the_step_by_step_path_defines(name: str, data: Dict[Any, Any]) -> None:
+    context = _context(name)
+    assert _actual(context, data, ALG_RSA_OAEP_256) == _reference(context, data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_declared_data_trees_give_what_the_step_by_step_path_defines(data: st.DataObject) -> None:
+    name = data.draw(_names)
+    tree = data.draw(_declared_trees(name))
+    context = _context(name)
+    assert _actual(context, tree, ALG_RSA_OAEP_256) == _reference(context, tree)
+
+
+@pytest.mark.parametrize("alg", [ALG_RSA_OAEP_256, ALG_RSA_OAEP])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"paymentInformation": {"card": {"number": CARD_NUMBER}}},
+        {"paymentInformation": {"card": {"number": CARD_NUMBER, "securityCode": SECURITY_CODE, "type": ""}}},
+        {"paymentInformation": {"card": {"number": "41 11", "expirationMonth": "Zoë \u2028 \"q\" \\"}}},
+    ],
+)
+def test_common_card_trees_are_sealed_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch, alg: str, data: Dict[str, Any]
+) -> None:
+    context = _context("card")
+    expected = _reference(context, data)
+    assert isinstance(expected, bytes)
+
+    def general_path(*args: Any) -> Any:
+        raise AssertionError("the common case left the one-pass path")
+
+    monkeypatch.setattr(jwe, "normalize_data", general_path)
+    monkeypatch.setattr(jwe, "build_plaintext", general_path)
+    assert _raw_plaintext(encrypt_for_capture_context(context, data, alg=alg), alg) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"paymentInformation.card.number": CARD_NUMBER},  # dotted keys
+        {"paymentInformation": {"card": {"number": CARD_NUMBER}, "extra": {}}},  # an empty object
+        {"paymentInformation": {"card": {"number": ""}}},  # a required field left empty
+        {"paymentInformation": {"card": {"number": CARD_NUMBER, "pin": "1234"}}},  # undeclared
+    ],
+)
+def test_unusual_trees_take_the_general_path(data: Dict[str, Any]) -> None:
+    context = _context("card")
+    assert _actual(context, data, ALG_RSA_OAEP_256) == _reference(context, data)
+
+
+def test_base64url_parts_have_no_padding_or_standard_alphabet_for_every_length() -> None:
+    # The ciphertext length decides how much '=' padding is cut; cover all three residues
+    # and key sizes whose encrypted key needs one, two or no padding characters.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    for bits in (2048, 3072):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        for size in range(0, 9):
+            plaintext = bytes(range(250, 256)) * size + b"x" * size
+            token = jwe.encrypt_compact(plaintext, key.public_key(), "kid-1")
+            parts = token.split(".")
+            assert len(parts) == 5
+            for text in parts:
+                assert "=" not in text and "+" not in text and "/" not in text
+            header, encrypted_key, iv, ciphertext, tag = (
+                base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) for p in parts
+            )
+            assert (len(encrypted_key), len(iv), len(ciphertext), len(tag)) == (bits // 8, 12, len(plaintext), 16)
+            digest = hashes.SHA256()
+            cek = key.decrypt(encrypted_key, padding.OAEP(padding.MGF1(digest), digest, None))
+            assert AESGCM(cek).decrypt(iv, ciphertext + tag, parts[0].encode("ascii")) == plaintext
