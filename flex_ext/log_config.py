@@ -307,11 +307,29 @@ def _file_formatter(cfg: LogConfiguration, masking: bool) -> RedactingFormatter:
     if not isinstance(fmt, str) or not (datefmt is None or isinstance(datefmt, str)):
         raise ConfigurationError("log_format and log_date_format must be strings")
     try:
-        return RedactingFormatter(fmt, datefmt, pii=masking)
+        formatter = RedactingFormatter(fmt, datefmt, pii=masking)
     except ValueError:
         raise ConfigurationError(
             "log_format is not a %-style logging format (it needs a field such as %(message)s)"
         ) from None
+    # Format one record now, so a bad field fails here and not on the first log line.
+    probe = logging.LogRecord("flex_ext", logging.INFO, __file__, 0, "probe", None, None)
+    try:
+        formatter.format(probe)
+    except (KeyError, ValueError, TypeError) as exc:
+        # logging reports an unknown field as a ValueError raised from the KeyError.
+        missing = exc if isinstance(exc, KeyError) else exc.__context__
+        if isinstance(missing, KeyError) and missing.args:
+            name = str(missing.args[0])
+            shown = repr(name) if len(name) <= 40 and name.isprintable() else "(unprintable)"
+            message = (
+                f"log_format names a field log records do not have: {shown} "
+                "(see the LogRecord attributes in the logging documentation)"
+            )
+        else:
+            message = "log_format or log_date_format cannot format a log record (check each %(field)s conversion)"
+        raise ConfigurationError(message) from None
+    return formatter
 
 
 def configure_logging(log_config: Optional[LogConfiguration]) -> None:

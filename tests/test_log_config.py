@@ -334,3 +334,24 @@ def test_generated_module_loggers_mask_records_without_any_configuration(module:
         logger.removeHandler(handler)
     text = stream.getvalue()
     assert "4111 1111 1111 1111" not in text and "1111" in text
+
+
+@pytest.mark.parametrize(
+    ("log_format", "expected"),
+    [
+        ("%(asctime)s %(nope)s", "'nope'"),
+        ("%(message)d", "cannot format a log record"),
+        ("%(message)s %(", "cannot format a log record"),
+        ("%(asctime)", "not a %-style logging format"),
+    ],
+)
+def test_a_bad_log_format_fails_when_configured_not_when_logging(
+    tmp_path: Path, log_format: str, expected: str
+) -> None:
+    from flex_ext.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as caught:
+        configure_logging(_enabled(tmp_path, log_format=log_format))
+    assert expected in str(caught.value)
+    assert not list(_our_file_handlers())  # nothing half-configured is left behind
+    get_logger("flex_ext.test").error("still fine")  # logging keeps working
