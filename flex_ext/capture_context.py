@@ -215,16 +215,22 @@ class CaptureContext:
     required_fields: tuple[str, ...]
     optional_fields: tuple[str, ...]
     verified: bool
-    _numbers: tuple[Union[int, str], int] = field(repr=False, compare=False)
-    _key: list[rsa.RSAPublicKey] = field(repr=False, compare=False, default_factory=list)
+    # (n, e) of ``jwk`` as checked by verification; None when the object was built by
+    # ``__init__`` (``dataclasses.replace``), where the key is read from ``jwk`` on first use.
+    _numbers: Optional[tuple[Union[int, str], int]] = field(repr=False, compare=False, default=None, init=False)
+    # Built on first use; init=False, so dataclasses.replace() starts them afresh.
+    _key: list[rsa.RSAPublicKey] = field(repr=False, compare=False, default_factory=list, init=False)
     # Memo of flex_ext.jwe: how data for this context is checked and written (built on first use).
-    _jwe: list[Any] = field(repr=False, compare=False, default_factory=list)
+    _jwe: list[Any] = field(repr=False, compare=False, default_factory=list, init=False)
 
     @property
     def encryption_key(self) -> rsa.RSAPublicKey:
         """The ``flx.jwk`` as a ``cryptography`` RSA public key (built on first use)."""
         if not self._key:
-            n, e = self._numbers
+            numbers = self._numbers
+            if numbers is None:
+                numbers = validate_rsa_jwk(self.jwk, require_use="enc", min_bits=2048, require_kid=True)
+            n, e = numbers
             if type(n) is str:  # left as base64url text by the fast verification path
                 n = int.from_bytes(b64url_decode(n, "JWK parameter 'n'"), "big")
             self._key.append(rsa_public_key_from_numbers(n, e))  # type: ignore[arg-type]

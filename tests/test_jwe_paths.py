@@ -204,3 +204,35 @@ def test_base64url_parts_have_no_padding_or_standard_alphabet_for_every_length()
             digest = hashes.SHA256()
             cek = key.decrypt(encrypted_key, padding.OAEP(padding.MGF1(digest), digest, None))
             assert AESGCM(cek).decrypt(iv, ciphertext + tag, parts[0].encode("ascii")) == plaintext
+
+
+def test_a_replaced_capture_context_does_not_reuse_the_memo_of_the_original() -> None:
+    import dataclasses
+
+    original = _context("card")
+    data = {"paymentInformation": {"card": {"number": CARD_NUMBER}}}
+    encrypt_for_capture_context(original, data)  # builds the original's memo
+    other = dataclasses.replace(original, jwt=original.jwt + "x")
+    plaintext = _raw_plaintext(encrypt_for_capture_context(other, data), ALG_RSA_OAEP_256)
+    assert plaintext.endswith(b',"context":"' + other.jwt.encode("ascii") + b'","index":0}')
+    assert other.encryption_key.public_numbers() == original.encryption_key.public_numbers()
+
+
+def test_a_replaced_jwk_is_the_key_data_is_encrypted_to() -> None:
+    import dataclasses
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from flexkit import public_jwk
+
+    original = _context("card")
+    original.encryption_key  # noqa: B018 - built and memoised on the original
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other = dataclasses.replace(original, jwk=public_jwk(other_key, "other-kid", "enc"), kid="other-kid")
+    assert other.encryption_key.public_numbers() == other_key.public_key().public_numbers()
+    token = encrypt_for_capture_context(other, {"paymentInformation": {"card": {"number": CARD_NUMBER}}})
+    assert token.split(".")[0] == base64.urlsafe_b64encode(
+        b'{"kid":"other-kid","alg":"RSA-OAEP-256","enc":"A256GCM"}'
+    ).decode().rstrip("=")
+    digest = hashes.SHA256()
+    encrypted_key = base64.urlsafe_b64decode(token.split(".")[1] + "==")
+    assert len(other_key.decrypt(encrypted_key, padding.OAEP(padding.MGF1(digest), digest, None))) == 32
