@@ -256,7 +256,10 @@ class FlexService:
         if extra:
             raise _validation("unexpected members in the JWE payload", [(name, "not allowed") for name in extra])
         context = payload.get("context")
-        if not isinstance(context, str) or not secrets.compare_digest(context.encode(), session.jwt.encode()):
+        # surrogatepass: a JSON "\ud800" escape decodes to a lone surrogate, which strict UTF-8 refuses.
+        if not isinstance(context, str) or not secrets.compare_digest(
+            context.encode("utf-8", "surrogatepass"), session.jwt.encode()
+        ):
             raise TokenizationError(
                 400,
                 "CAPTURE_CONTEXT_INVALID",
