@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional, Union
 
 from .errors import ConfigurationError
-from .log_config import LogConfiguration, configure_logging, get_logger, sanitize_merchant_config
+from .log_config import MLE_LOGGABLE_KEYS, LogConfiguration, configure_logging, get_logger, sanitize_merchant_config
 from .transport import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, TransportSettings
 
 __all__ = [
@@ -89,16 +89,7 @@ _MSG_PROXY_SCHEME = (
 
 #: Official MLE keys: accepted and stored in ``mle_settings``, otherwise unused.
 MLE_CONFIG_KEYS: tuple[str, ...] = (
-    "jwePEMFileDirectory",
-    "enableRequestMLEForOptionalApisGlobally",
-    "useMLEGlobally",
-    "disableRequestMLEForMandatoryApisGlobally",
-    "mapToControlMLEonAPI",
-    "mleForRequestPublicCertPath",
-    "requestMleKeyAlias",
-    "mleKeyAlias",
-    "enableResponseMleGlobally",
-    "responseMleKID",
+    *MLE_LOGGABLE_KEYS,
     "responseMlePrivateKeyFilePath",
     "responseMlePrivateKeyFilePassword",
     "responseMlePrivateKey",

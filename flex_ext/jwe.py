@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ._json import dict_encoder
 from .errors import FieldValidationError, JWEError
+from .jose import b64url_encode
 
 if TYPE_CHECKING:  # pragma: no cover
     from .capture_context import CaptureContext
@@ -193,7 +194,7 @@ def _declared(required: tuple[str, ...], optional: tuple[str, ...]) -> frozenset
 @lru_cache(maxsize=512)
 def _protected_header(kid: str, alg: str) -> bytes:
     header = json.dumps({"kid": kid, "alg": alg, "enc": ENC_A256GCM}, separators=(",", ":"))
-    return _b64u(header.encode("utf-8"))
+    return b64url_encode(header.encode("utf-8")).encode("ascii")
 
 
 def encrypt_compact(plaintext: bytes, key: rsa.RSAPublicKey, kid: str, alg: str = ALG_RSA_OAEP_256) -> str:
@@ -252,13 +253,6 @@ def _seal(plaintext: bytes, key: rsa.RSAPublicKey, header: bytes, oaep: padding.
     )
 
 
-_FROM_STANDARD = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64u(data: bytes) -> bytes:
-    return binascii.b2a_base64(data, newline=False).translate(_FROM_STANDARD).rstrip(b"=")
-
-
 # --- The common case in one pass -------------------------------------------------------------
 #
 # A plain nested dict of strings whose paths the capture context declares is checked and
@@ -294,25 +288,30 @@ def _shape(required: tuple[str, ...], optional: tuple[str, ...]) -> Optional[_Sh
     return convert(tree)
 
 
-def _plan(context: CaptureContext) -> Optional[tuple[_Shape, int, bytes]]:
+_Plan = tuple[_Shape, int, bytes]
+
+
+def _plan(context: CaptureContext) -> Optional[_Plan]:
     """``(shape, number of required fields, plaintext tail)`` for ``context``, or None when
     its JWT or its field list needs the general path; built once per capture context."""
-    memo = context._jwe
-    plan: Optional[tuple[_Shape, int, bytes]]
+    memo: list[Optional[_Plan]] = context._jwe
     if not memo:
-        plan = None
-        jwt = context.jwt
-        shape = _shape(context.required_fields, context.optional_fields)
-        if shape is not None and jwt.isascii():
-            raw = jwt.encode("ascii")
-            if not raw.translate(None, _JWT_BYTES):
-                plan = (shape, len(context.required_fields), b',"context":"' + raw + b'","index":0}')
-        memo.append(plan)
-    plan = memo[0]
-    return plan
+        memo.append(_new_plan(context))
+    return memo[0]
 
 
-def _emit(node: dict[Any, Any], shape: _Shape, out: list[str]) -> int:
+def _new_plan(context: CaptureContext) -> Optional[_Plan]:
+    shape = _shape(context.required_fields, context.optional_fields)
+    jwt = context.jwt
+    if shape is None or not jwt.isascii():
+        return None
+    raw = jwt.encode("ascii")
+    if raw.translate(None, _JWT_BYTES):
+        return None  # characters a JSON string would escape: build_plaintext handles them
+    return shape, len(context.required_fields), b',"context":"' + raw + b'","index":0}'
+
+
+def _emit(node: Mapping[Any, Any], shape: _Shape, out: list[str]) -> int:
     """Append the JSON of ``node`` to ``out`` and return how many required fields it holds
     (non-empty); -1 as soon as ``node`` needs the general path."""
     count = 0
@@ -360,17 +359,16 @@ def encrypt_for_capture_context(
     oaep = _OAEP.get(alg) if isinstance(alg, str) else None
     if oaep is None:
         raise _unsupported(alg)
-    if check and type(data) is dict:
-        plan = _plan(capture_context)
-        if plan is not None:
-            out = ['{"data":']
-            if _emit(data, plan[0], out) == plan[1]:
-                try:
-                    plaintext = "".join(out).encode("utf-8") + plan[2]
-                except UnicodeEncodeError:
-                    raise _surrogate_error() from None
-                header = _protected_header(capture_context.kid, alg)
-                return _seal(plaintext, capture_context.encryption_key, header, oaep)
+    header = _protected_header(capture_context.kid, alg)
+    plan = _plan(capture_context) if check and type(data) is dict else None
+    if plan is not None:
+        out = ['{"data":']
+        if _emit(data, plan[0], out) == plan[1]:
+            try:
+                plaintext = "".join(out).encode("utf-8") + plan[2]
+            except UnicodeEncodeError:
+                raise _surrogate_error() from None
+            return _seal(plaintext, capture_context.encryption_key, header, oaep)
     tree, leaves = normalize_data(data)
     if check:
         required = capture_context.required_fields
@@ -378,5 +376,4 @@ def encrypt_for_capture_context(
         # Nothing undeclared and every required field non-empty, or the precise error.
         if not (leaves.keys() <= _declared(required, optional) and all(map(leaves.get, required))):
             check_fields(leaves, required, optional)
-    plaintext = build_plaintext(tree, capture_context.jwt)
-    return encrypt_compact(plaintext, capture_context.encryption_key, capture_context.kid, alg)
+    return _seal(build_plaintext(tree, capture_context.jwt), capture_context.encryption_key, header, oaep)

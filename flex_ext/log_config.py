@@ -77,6 +77,21 @@ HIDE_MERCHANT_CONFIG_PROPS: frozenset[str] = frozenset(
     }
 )
 
+#: The official MLE config keys whose values are harmless to log (config.MLE_CONFIG_KEYS
+#: adds the response private key, its path and its password).
+MLE_LOGGABLE_KEYS: tuple[str, ...] = (
+    "jwePEMFileDirectory",
+    "enableRequestMLEForOptionalApisGlobally",
+    "useMLEGlobally",
+    "disableRequestMLEForMandatoryApisGlobally",
+    "mapToControlMLEonAPI",
+    "mleForRequestPublicCertPath",
+    "requestMleKeyAlias",
+    "mleKeyAlias",
+    "enableResponseMleGlobally",
+    "responseMleKID",
+)
+
 # Keys of the official config dict whose values are harmless to log. Anything else
 # (custom keys included) is logged by name only: the official SDK logs custom keys in clear.
 _LOGGABLE_CONFIG_KEYS: frozenset[str] = frozenset(
@@ -107,16 +122,7 @@ _LOGGABLE_CONFIG_KEYS: frozenset[str] = frozenset(
         "timeout",
         "connect_timeout",
         "read_timeout",
-        "jwePEMFileDirectory",
-        "enableRequestMLEForOptionalApisGlobally",
-        "useMLEGlobally",
-        "disableRequestMLEForMandatoryApisGlobally",
-        "mapToControlMLEonAPI",
-        "mleForRequestPublicCertPath",
-        "requestMleKeyAlias",
-        "mleKeyAlias",
-        "enableResponseMleGlobally",
-        "responseMleKID",
+        *MLE_LOGGABLE_KEYS,
     }
 )
 

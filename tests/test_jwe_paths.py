@@ -12,13 +12,13 @@ import base64
 from typing import Any, Dict, Tuple
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flexkit import CARD_NUMBER, SECURITY_CODE, mint_capture_context, session_key, signing_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flex_ext import jwe
 from flex_ext.capture_context import CaptureContext, verify_capture_context
 from flex_ext.errors import FlexError
@@ -38,7 +38,11 @@ FIELD_SETS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     ),
     "with billing": (
         ("paymentInformation.card.number", "paymentInformation.card.expirationYear", "orderInformation.billTo.zip"),
-        ("paymentInformation.card.securityCode", "orderInformation.billTo.country", "orderInformation.amountDetails.total"),
+        (
+            "paymentInformation.card.securityCode",
+            "orderInformation.billTo.country",
+            "orderInformation.amountDetails.total",
+        ),
     ),
     "nothing required": ((), ("paymentInformation.card.number", "a")),
     "leaf and parent": (("a",), ("a.b", "paymentInformation.card.number")),
@@ -56,16 +60,17 @@ def _context(name: str) -> CaptureContext:
     return _CONTEXTS[name]
 
 
-def _raw_plaintext(token: str, alg: str) -> bytes:
-    """Decrypt a compact JWE with `cryptography` directly: the exact plaintext bytes."""
+def _part(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
-    def part(text: str) -> bytes:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
+def _raw_plaintext(token: str, alg: str, key: Any = None) -> bytes:
+    """Decrypt a compact JWE with `cryptography` directly (with the session key unless
+    told otherwise): the exact plaintext bytes."""
     header, encrypted_key, iv, ciphertext, tag = token.split(".")
-    digest = hashes.SHA256() if alg == ALG_RSA_OAEP_256 else hashes.SHA1()  # noqa: S303
-    cek = session_key().decrypt(part(encrypted_key), padding.OAEP(padding.MGF1(digest), digest, None))
-    return AESGCM(cek).decrypt(part(iv), part(ciphertext) + part(tag), header.encode("ascii"))
+    digest = hashes.SHA256() if alg == ALG_RSA_OAEP_256 else hashes.SHA1()
+    cek = (key or session_key()).decrypt(_part(encrypted_key), padding.OAEP(padding.MGF1(digest), digest, None))
+    return AESGCM(cek).decrypt(_part(iv), _part(ciphertext) + _part(tag), header.encode("ascii"))
 
 
 def _reference(context: CaptureContext, data: Any) -> Any:
@@ -103,14 +108,17 @@ _trees = st.recursive(
 )
 
 
+_UNDECLARED = ("x.y", "paymentInformation.pin")
+
+
 @st.composite
 def _declared_trees(draw: st.DrawFn, name: str) -> Dict[Any, Any]:
     """Mostly valid data: a subset of the declared paths, nested, with assorted values, and
     sometimes one extra path or a dotted key."""
     required, optional = FIELD_SETS[name]
     paths = [p for p in required if draw(st.integers(0, 19))]  # each required path, 95% of the time
-    paths += draw(st.lists(st.sampled_from(optional + ("x.y", "paymentInformation.pin")), unique=True))
-    paths = [p for p in paths if p not in ("x.y", "paymentInformation.pin") or not draw(st.integers(0, 3))]
+    paths += draw(st.lists(st.sampled_from((*optional, *_UNDECLARED)), unique=True))
+    paths = [p for p in paths if p not in _UNDECLARED or not draw(st.integers(0, 3))]
     tree: Dict[Any, Any] = {}
     for path in paths:
         value = draw(st.text(min_size=1, max_size=20)) if draw(st.integers(0, 9)) else draw(_leaves)
@@ -197,13 +205,9 @@ def test_base64url_parts_have_no_padding_or_standard_alphabet_for_every_length()
             assert len(parts) == 5
             for text in parts:
                 assert "=" not in text and "+" not in text and "/" not in text
-            header, encrypted_key, iv, ciphertext, tag = (
-                base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) for p in parts
-            )
+            _, encrypted_key, iv, ciphertext, tag = (_part(p) for p in parts)
             assert (len(encrypted_key), len(iv), len(ciphertext), len(tag)) == (bits // 8, 12, len(plaintext), 16)
-            digest = hashes.SHA256()
-            cek = key.decrypt(encrypted_key, padding.OAEP(padding.MGF1(digest), digest, None))
-            assert AESGCM(cek).decrypt(iv, ciphertext + tag, parts[0].encode("ascii")) == plaintext
+            assert _raw_plaintext(token, ALG_RSA_OAEP_256, key) == plaintext
 
 
 def test_a_replaced_capture_context_does_not_reuse_the_memo_of_the_original() -> None:
