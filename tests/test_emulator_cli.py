@@ -208,7 +208,10 @@ def _plugin_name() -> str:
     """The name to pass to ``-p``: the installed pytest11 entry point if any, else the module."""
     from importlib.metadata import entry_points
 
-    for entry in entry_points().select(group="pytest11"):
+    found = entry_points()
+    # Python 3.9 returns a dict of group -> entry points; 3.10+ an EntryPoints with select().
+    group = found.select(group="pytest11") if hasattr(found, "select") else found.get("pytest11", ())
+    for entry in group:
         if entry.value == "flex_ext.pytest_plugin":
             return entry.name
     return "flex_ext.pytest_plugin"
