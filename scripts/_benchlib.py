@@ -449,6 +449,37 @@ class FlexFixture:
 
         return ours, bare
 
+    def jwcrypto_jwe(self) -> Optional[Callable[[], Any]]:
+        """The same JWE (RSA-OAEP-256 + A256GCM, same header, same contexts) made by
+        jwcrypto, the test suite's JOSE library, or None when it is not installed. It gets
+        the plaintext already built: no field checks, no JSON, so the comparison favours it."""
+        try:
+            from jwcrypto import jwe, jwk
+        except ImportError:
+            return None
+        from cryptography.hazmat.primitives import serialization
+
+        from flex_ext.jwe import build_plaintext
+
+        inputs = []
+        for ctx in self.contexts:
+            pem = ctx.encryption_key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            header = json.dumps({"kid": ctx.kid, "alg": "RSA-OAEP-256", "enc": "A256GCM"})
+            inputs.append((jwk.JWK.from_pem(pem), build_plaintext(CARD, ctx.jwt), header))
+        size = len(inputs)
+        counter = [0]
+
+        def jwcrypto() -> str:
+            counter[0] = (counter[0] + 1) % size
+            key, plaintext, header = inputs[counter[0]]
+            token = jwe.JWE(plaintext, protected=header)
+            token.add_recipient(key)
+            return str(token.serialize(compact=True))
+
+        return jwcrypto
+
     def jwe_floor(self) -> Callable[[], Any]:
         """The bare operation plus only what any compact JWE of this payload must add:
         JSON of the card (no checks) spliced into the plaintext, and base64url of the four
