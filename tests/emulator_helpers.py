@@ -260,3 +260,15 @@ class Client:
 def error_reason(response: urllib3.BaseHTTPResponse) -> str:
     """``responseStatus.reason`` of a tokens error."""
     return str(json.loads(response.data)["responseStatus"]["reason"])
+
+
+def error_text_without_ids(response: urllib3.BaseHTTPResponse) -> str:
+    """A tokens error body as JSON text, with the random ``correlationId`` removed.
+
+    A leak check on the raw body would be flaky: a random UUID contains any given
+    four hex digits (say ``4111``) about once in 2,000 responses.
+    """
+    body = json.loads(response.data)
+    status = body["responseStatus"]
+    assert isinstance(status.pop("correlationId"), str)
+    return json.dumps(body)
