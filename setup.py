@@ -2,8 +2,10 @@
 `authenticationsdk` (generated compat shims) and `flex_ext` (hand-written)."""
 
 import os
+import sys
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GENERATED = {"cybersource": ("CyberSource", "authenticationsdk"), "payroc": ("payroc_hosted_fields",)}
@@ -29,13 +31,36 @@ for folder, top_level in GENERATED.items():
         package_dir[name] = os.path.join(root, name)
         packages += [p for p in find_packages(root) if p == name or p.startswith(name + ".")]
 
+
+
+# FLEX_EXT_REQUIRE_SPEEDUPS=1 makes a failed build of the C base64url an error (CI sets it).
+REQUIRE_SPEEDUPS = os.environ.get("FLEX_EXT_REQUIRE_SPEEDUPS", "") not in ("", "0")
+
+
+class OptionalBuildExt(build_ext):
+    """Build ``flex_ext._speedups`` when a C compiler and the Python headers are there, and
+    install without it when they are not: the pure-Python base64url then runs instead."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as error:  # no compiler at all, for example
+            if REQUIRE_SPEEDUPS:
+                raise
+            sys.stderr.write(f"note: flex_ext._speedups not built ({error}); pure-Python base64url is used\n")
+
+
+# optional=True: a compile error is a warning, not a failed install (unless required).
+SPEEDUPS = Extension("flex_ext._speedups", sources=["flex_ext/_speedups.c"], optional=not REQUIRE_SPEEDUPS)
+
 TEST_REQUIRES = [
     "pytest>=7",
     "hypothesis>=6.80",
     "jwcrypto>=1.5",
     "build>=1.0",
 ]
-DEV_REQUIRES = TEST_REQUIRES + [
+DEV_REQUIRES = [
+    *TEST_REQUIRES,
     "mypy>=1.10",
     "ruff>=0.5",
     "openapi-generator-cli==7.26.0",
@@ -51,7 +76,13 @@ setup(
     python_requires=">=3.9",
     package_dir=package_dir,
     packages=sorted(packages),
-    package_data={"flex_ext": ["py.typed"], "CyberSource": ["py.typed"], "payroc_hosted_fields": ["py.typed"]},
+    ext_modules=[SPEEDUPS],
+    cmdclass={"build_ext": OptionalBuildExt},
+    package_data={
+        "flex_ext": ["py.typed", "_speedups.pyi"],
+        "CyberSource": ["py.typed"],
+        "payroc_hosted_fields": ["py.typed"],
+    },
     include_package_data=False,
     zip_safe=False,
     install_requires=[

@@ -19,11 +19,13 @@ from __future__ import annotations
 import binascii
 import json
 import math
+import os
 import sys
 import time
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Dict, Iterable, Mapping, NamedTuple, Optional
+from types import ModuleType
+from typing import Any, Callable, Dict, Iterable, Mapping, NamedTuple, Optional
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -32,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from .errors import JWKValidationError, JWTValidationError, TokenExpiredError
 
 __all__ = [
+    "C_SPEEDUPS",
     "DEFAULT_LEEWAY_SECONDS",
     "ParsedJWT",
     "b64url_decode",
@@ -69,9 +72,34 @@ _RS_HASHES: dict[str, hashes.HashAlgorithm] = {
 MAX_JWT_LENGTH = 64 * 1024
 
 
+def _load_speedups() -> Optional[ModuleType]:
+    """The optional C base64url (``flex_ext/_speedups.c``), unless it was not built or
+    ``FLEX_EXT_PURE_PYTHON`` is set (to anything but ``0``)."""
+    if os.environ.get("FLEX_EXT_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from . import _speedups
+    except ImportError:
+        return None
+    return _speedups
+
+
+_SPEEDUPS = _load_speedups()
+#: True when base64url runs in the optional C extension; the pure-Python code gives the same
+#: results, only slower.
+C_SPEEDUPS = _SPEEDUPS is not None
+
+
+def _b64url_encode_py(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).translate(_FROM_STANDARD).rstrip(b"=").decode("ascii")
+
+
+_encode: Callable[[bytes], str] = _b64url_encode_py if _SPEEDUPS is None else _SPEEDUPS.encode
+
+
 def b64url_encode(data: bytes) -> str:
     """Unpadded base64url (RFC 7515 §2)."""
-    return binascii.b2a_base64(data, newline=False).translate(_FROM_STANDARD).rstrip(b"=").decode("ascii")
+    return _encode(data)
 
 
 def b64url_decode(value: str, what: str = "value") -> bytes:
@@ -81,7 +109,7 @@ def b64url_decode(value: str, what: str = "value") -> bytes:
     impossible length, and non-zero trailing bits (so every byte string has exactly one
     accepted encoding). ``what`` names the part in the error message.
     """
-    decoded = _b64url_decode_or_none(value)
+    decoded = _b64url_decode_or_none(value) if type(value) is str else None
     if decoded is None:
         _b64url_error(value, what)
     return decoded  # type: ignore[return-value]
@@ -103,19 +131,21 @@ def _b64url_error(value: object, what: str) -> None:
 _PAD_BYTES = (b"", None, b"==", b"=")
 
 
-def _b64url_decode_or_none(value: object) -> Optional[bytes]:
-    """The bytes, or None when ``value`` is not canonical unpadded base64url (hot path)."""
-    if type(value) is not str or not value.isascii():
+def _b64url_decode_or_none_py(value: object) -> Optional[bytes]:
+    if type(value) is str:
+        if not value.isascii():
+            return None
+        value = value.encode("ascii")
+    elif type(value) is not bytes:
         return None
-    return _b64url_bytes_or_none(value.encode("ascii"))
+    return _b64url_bytes_or_none_py(value)
 
 
 # The value of each byte as a base64url digit (0 for bytes outside the alphabet).
 _BYTE_VALUE = tuple(_B64URL_VALUE.get(chr(b), 0) for b in range(256))
 
 
-def _b64url_bytes_or_none(raw: bytes) -> Optional[bytes]:
-    """:func:`_b64url_decode_or_none` for ASCII bytes."""
+def _b64url_bytes_or_none_py(raw: bytes) -> Optional[bytes]:
     rem = len(raw) % 4
     pad = _PAD_BYTES[rem]
     if pad is None:
@@ -143,6 +173,14 @@ else:  # pragma: no cover - Python 3.9 / 3.10 have no strict mode
         if raw.translate(None, _B64URL_ALPHABET_BYTES):
             return None
         return binascii.a2b_base64(raw.translate(_TO_STANDARD) + pad)
+
+
+#: The bytes of a ``str`` (ASCII) or ``bytes`` value, or None when it is not canonical unpadded
+#: base64url (or any other type); the hot path of every JWT and JWK decode.
+_b64url_decode_or_none: Callable[[object], Optional[bytes]] = (
+    _b64url_decode_or_none_py if _SPEEDUPS is None else _SPEEDUPS.decode
+)
+_b64url_bytes_or_none = _b64url_decode_or_none
 
 
 def _json_object(data: bytes, what: str, part: str = "") -> dict[str, Any]:

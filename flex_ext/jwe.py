@@ -17,7 +17,7 @@ import json
 import os
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ._json import dict_encoder
 from .errors import FieldValidationError, JWEError
-from .jose import b64url_encode
+from .jose import _SPEEDUPS, b64url_encode
 
 if TYPE_CHECKING:  # pragma: no cover
     from .capture_context import CaptureContext
@@ -221,17 +221,7 @@ def _unsupported(alg: object) -> JWEError:
 _b2a = binascii.b2a_base64
 
 
-def _seal(plaintext: bytes, key: rsa.RSAPublicKey, header: bytes, oaep: padding.OAEP) -> str:
-    """The compact JWE ``header.encrypted_key.iv.ciphertext.tag`` for checked arguments."""
-    # One read of the system CSPRNG for both the content key and the IV.
-    randomness = os.urandom(44)
-    cek = randomness[:32]
-    iv = randomness[32:]
-    try:
-        encrypted_key = key.encrypt(cek, oaep)
-        sealed = AESGCM(cek).encrypt(iv, plaintext, header)
-    except ValueError:
-        raise JWEError("the content key could not be encrypted to the capture context key") from None
+def _compact_py(header: bytes, encrypted_key: bytes, iv: bytes, sealed: bytes) -> str:
     # base64url in one pass over the joined parts: the standard alphabet differs only in
     # '+' and '/', and the '=' padding is cut by length (a 12-byte IV has none, a 16-byte
     # tag always two). The header is base64url already.
@@ -253,6 +243,25 @@ def _seal(plaintext: bytes, key: rsa.RSAPublicKey, header: bytes, oaep: padding.
     )
 
 
+#: ``header.encrypted_key.iv.ciphertext.tag`` from the header (base64url already) and the
+#: binary parts, ``sealed`` being AES-GCM's ciphertext + 16-byte tag; in C when it is built.
+_compact: Callable[[bytes, bytes, bytes, bytes], str] = _compact_py if _SPEEDUPS is None else _SPEEDUPS.jwe_compact
+
+
+def _seal(plaintext: bytes, key: rsa.RSAPublicKey, header: bytes, oaep: padding.OAEP) -> str:
+    """The compact JWE ``header.encrypted_key.iv.ciphertext.tag`` for checked arguments."""
+    # One read of the system CSPRNG for both the content key and the IV.
+    randomness = os.urandom(44)
+    cek = randomness[:32]
+    iv = randomness[32:]
+    try:
+        encrypted_key = key.encrypt(cek, oaep)
+        sealed = AESGCM(cek).encrypt(iv, plaintext, header)
+    except ValueError:
+        raise JWEError("the content key could not be encrypted to the capture context key") from None
+    return _compact(header, encrypted_key, iv, sealed)
+
+
 # --- The common case in one pass -------------------------------------------------------------
 #
 # A plain nested dict of strings whose paths the capture context declares is checked and
@@ -260,9 +269,12 @@ def _seal(plaintext: bytes, key: rsa.RSAPublicKey, header: bytes, oaep: padding.
 # and either its subtree or whether the leaf is required. Anything else (dotted keys, empty
 # objects, other mappings, non-string leaves, a missing required field, an undeclared one)
 # takes the step-by-step path, which gives the same plaintext for what both accept and
-# raises the precise error for the rest.
+# raises the precise error for the rest. The walk runs in C (flex_ext/_speedups.c,
+# card_plaintext) when the extension is built: in Python it costs about as much as the
+# AES-GCM step; tests/test_speedups.py holds the two to the same output.
 
 _Shape = dict[str, tuple[str, Any]]
+_ShapeUTF8 = dict[str, tuple[bytes, Any]]
 _ESCAPE = json.encoder.encode_basestring  # the string encoder of an ensure_ascii=False JSONEncoder
 
 
@@ -288,7 +300,24 @@ def _shape(required: tuple[str, ...], optional: tuple[str, ...]) -> Optional[_Sh
     return convert(tree)
 
 
-_Plan = tuple[_Shape, int, bytes]
+@lru_cache(maxsize=256)
+def _shape_utf8(required: tuple[str, ...], optional: tuple[str, ...]) -> Optional[_ShapeUTF8]:
+    """:func:`_shape` with each key's JSON as UTF-8 bytes, for the C ``card_plaintext``."""
+
+    def convert(node: _Shape) -> _ShapeUTF8:
+        return {
+            k: (key_json.encode("utf-8"), sub if type(sub) is bool else convert(sub))
+            for k, (key_json, sub) in node.items()
+        }
+
+    shape = _shape(required, optional)
+    try:
+        return None if shape is None else convert(shape)
+    except UnicodeEncodeError:  # a declared path with a lone surrogate: the general path
+        return None
+
+
+_Plan = tuple[Any, int, bytes]  # the shape is a _Shape, or a _ShapeUTF8 for the C card_plaintext
 
 
 def _plan(context: CaptureContext) -> Optional[_Plan]:
@@ -301,7 +330,7 @@ def _plan(context: CaptureContext) -> Optional[_Plan]:
 
 
 def _new_plan(context: CaptureContext) -> Optional[_Plan]:
-    shape = _shape(context.required_fields, context.optional_fields)
+    shape: Any = (_shape if _SPEEDUPS is None else _shape_utf8)(context.required_fields, context.optional_fields)
     jwt = context.jwt
     if shape is None or not jwt.isascii():
         return None
@@ -344,6 +373,25 @@ def _emit(node: Mapping[Any, Any], shape: _Shape, out: list[str]) -> int:
     return count
 
 
+def _card_plaintext_py(data: Any, shape: _Shape, required: int, tail: bytes) -> Optional[bytes]:
+    out = ['{"data":']
+    if type(data) is not dict or _emit(data, shape, out) != required:
+        return None
+    try:
+        return "".join(out).encode("utf-8") + tail
+    except UnicodeEncodeError:
+        raise _surrogate_error() from None
+
+
+#: ``b'{"data":' + JSON of data + tail`` when ``data`` is a nested dict of strings that
+#: ``shape`` declares, holding exactly ``required`` non-empty required fields; None when the
+#: general path must decide. In C when it is built (which leaves a lone surrogate to the
+#: general path's error rather than raising it).
+_card_plaintext: Callable[[Any, _Shape, int, bytes], Optional[bytes]] = (
+    _card_plaintext_py if _SPEEDUPS is None else _SPEEDUPS.card_plaintext
+)
+
+
 def encrypt_for_capture_context(
     capture_context: CaptureContext,
     data: Mapping[str, Any],
@@ -362,12 +410,8 @@ def encrypt_for_capture_context(
     header = _protected_header(capture_context.kid, alg)
     plan = _plan(capture_context) if check and type(data) is dict else None
     if plan is not None:
-        out = ['{"data":']
-        if _emit(data, plan[0], out) == plan[1]:
-            try:
-                plaintext = "".join(out).encode("utf-8") + plan[2]
-            except UnicodeEncodeError:
-                raise _surrogate_error() from None
+        plaintext = _card_plaintext(data, plan[0], plan[1], plan[2])
+        if plaintext is not None:
             return _seal(plaintext, capture_context.encryption_key, header, oaep)
     tree, leaves = normalize_data(data)
     if check:

@@ -4,10 +4,12 @@ repository, a script written like the official samples talks to a loopback serve
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import venv
+from pathlib import Path
 
 from conftest import _ROOT
 from wire import CaptureServer
@@ -74,11 +76,25 @@ SAMPLE = textwrap.dedent(
 )
 
 
-def test_wheel_in_a_fresh_virtualenv_runs_an_official_style_sample(tmp_path) -> None:
+# A JWE made and opened in the installed package, and which base64url code made it.
+ROUND_TRIP = textwrap.dedent(
+    """
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    import flex_ext.jose, flex_ext.jwe
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = flex_ext.jwe.encrypt_compact(b'{"data":{}}', key.public_key(), "kid-1")
+    header = flex_ext.jose.b64url_decode(token.split(".")[0])
+    print(flex_ext.jose.C_SPEEDUPS, len(token.split(".")), header.decode())
+    """
+)
+
+
+def _wheel_venv(tmp_path: Path, source: str, env: "dict[str, str] | None" = None) -> str:
+    """Build a wheel of ``source``, install it into a fresh virtualenv, return its python."""
     dist = tmp_path / "dist"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), _ROOT],
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), source],
+        capture_output=True, text=True, timeout=600, env=env,
     )
     assert build.returncode == 0, build.stderr
     (wheel,) = list(dist.glob("*.whl"))
@@ -89,6 +105,29 @@ def test_wheel_in_a_fresh_virtualenv_runs_an_official_style_sample(tmp_path) -> 
     install = subprocess.run([python, "-m", "pip", "install", "-q", str(wheel)],
                              capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr
+    return python
+
+
+def _round_trip(python: str, cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("FLEX_EXT_PURE_PYTHON", "PYTHONPATH")}
+    run = subprocess.run([python, "-c", ROUND_TRIP], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_without_a_c_compiler_the_package_installs_and_runs_pure_python(tmp_path: Path) -> None:
+    # A clean copy (no build/ left over, no extension built in place) and a compiler that fails.
+    source = tmp_path / "source"
+    shutil.copytree(_ROOT, source, ignore=shutil.ignore_patterns(
+        "build", "dist", "*.so", "*.egg-info", ".venv*", ".git", ".cache", ".hypothesis", "__pycache__", "Logs"))
+    env = {k: v for k, v in os.environ.items() if k not in ("FLEX_EXT_REQUIRE_SPEEDUPS", "PYTHONPATH")}
+    env["CC"] = "/bin/false"
+    python = _wheel_venv(tmp_path, str(source), env)
+    assert _round_trip(python, tmp_path) == 'False 5 {"kid":"kid-1","alg":"RSA-OAEP-256","enc":"A256GCM"}'
+
+
+def test_wheel_in_a_fresh_virtualenv_runs_an_official_style_sample(tmp_path) -> None:
+    python = _wheel_venv(tmp_path, _ROOT)
 
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
@@ -107,3 +146,10 @@ def test_wheel_in_a_fresh_virtualenv_runs_an_official_style_sample(tmp_path) -> 
     assert sent.header("Signature").startswith('keyid="08c94330-f618-42a3-b09d-e1e43be5efda"')
     assert run.stderr == ""  # no warnings, no stray output
     assert not (workdir / "Logs").exists()  # logging disabled writes no file
+    # The wheel carries the C base64url wherever this checkout has it built.
+    try:
+        import flex_ext._speedups  # noqa: F401
+        built = "True"
+    except ImportError:
+        built = "False"
+    assert _round_trip(python, workdir).split()[0] == built
