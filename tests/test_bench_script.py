@@ -70,3 +70,7 @@ def test_quick_json_run_reports_every_figure() -> None:
             assert _number(figure["target"]), figure
             assert figure["status"] == ("OK" if figure["ratio"] <= figure["target"] else "MISSED"), figure
     assert report["missed"] == [key for key in figures if figures[key]["status"] == "MISSED"]
+    # It says which base64url / card-JSON code it measured: the one this environment loads.
+    from flex_ext import jose
+
+    assert report["c_speedups"] is jose.C_SPEEDUPS
