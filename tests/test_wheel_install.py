@@ -10,6 +10,7 @@ import sys
 import textwrap
 import venv
 from pathlib import Path
+from typing import Dict, Optional
 
 from conftest import _ROOT
 from wire import CaptureServer
@@ -89,7 +90,7 @@ ROUND_TRIP = textwrap.dedent(
 )
 
 
-def _wheel_venv(tmp_path: Path, source: str, env: "dict[str, str] | None" = None) -> str:
+def _wheel_venv(tmp_path: Path, source: str, env: Optional[Dict[str, str]] = None) -> str:
     """Build a wheel of ``source``, install it into a fresh virtualenv, return its python."""
     dist = tmp_path / "dist"
     build = subprocess.run(
