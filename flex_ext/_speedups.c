@@ -11,7 +11,7 @@
  * What passes through here: the protected header (already base64url), the RSA-encrypted
  * content key, the IV, the AES-GCM ciphertext and tag, the parts of signed JWTs, and (in
  * card_plaintext only) the card data being written into the JWE plaintext, as
- * flex_ext/jwe.py's _emit_py does in Python. No function keeps or reports what it reads;
+ * flex_ext/jwe.py's _card_plaintext_py does in Python. No function keeps or reports what it reads;
  * card_plaintext's scratch buffer is wiped before it is freed, and it reads only exact
  * str and dict objects, so no Python code runs while it walks the data.
  *
