@@ -39,7 +39,6 @@ from .jose import (
     DEFAULT_LEEWAY_SECONDS,
     MAX_JWT_LENGTH,
     ParsedJWT,
-    _b64url_bytes_or_none,
     _b64url_decode_or_none,
     b64url_decode,
     check_time_claims,
@@ -482,8 +481,8 @@ def _verify_fast(
     entry = resolver.store.get(resolver.environment, kid)
     if entry is None:
         return None
-    signature = _b64url_bytes_or_none(raw[second + 1 :])
-    payload = _b64url_bytes_or_none(raw[first + 1 : second])
+    signature = _b64url_decode_or_none(raw[second + 1 :])
+    payload = _b64url_decode_or_none(raw[first + 1 : second])
     if signature is None or payload is None:
         return None
     key = entry.key

@@ -180,7 +180,6 @@ else:  # pragma: no cover - Python 3.9 / 3.10 have no strict mode
 _b64url_decode_or_none: Callable[[object], Optional[bytes]] = (
     _b64url_decode_or_none_py if _SPEEDUPS is None else _SPEEDUPS.decode
 )
-_b64url_bytes_or_none = _b64url_decode_or_none
 
 
 def _json_object(data: bytes, what: str, part: str = "") -> dict[str, Any]:

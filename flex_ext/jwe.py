@@ -318,6 +318,7 @@ def _shape_utf8(required: tuple[str, ...], optional: tuple[str, ...]) -> Optiona
 
 
 _Plan = tuple[Any, int, bytes]  # the shape is a _Shape, or a _ShapeUTF8 for the C card_plaintext
+_plan_shape: Callable[[tuple[str, ...], tuple[str, ...]], Any] = _shape if _SPEEDUPS is None else _shape_utf8
 
 
 def _plan(context: CaptureContext) -> Optional[_Plan]:
@@ -330,7 +331,7 @@ def _plan(context: CaptureContext) -> Optional[_Plan]:
 
 
 def _new_plan(context: CaptureContext) -> Optional[_Plan]:
-    shape: Any = (_shape if _SPEEDUPS is None else _shape_utf8)(context.required_fields, context.optional_fields)
+    shape = _plan_shape(context.required_fields, context.optional_fields)
     jwt = context.jwt
     if shape is None or not jwt.isascii():
         return None
@@ -408,7 +409,7 @@ def encrypt_for_capture_context(
     if oaep is None:
         raise _unsupported(alg)
     header = _protected_header(capture_context.kid, alg)
-    plan = _plan(capture_context) if check and type(data) is dict else None
+    plan = _plan(capture_context) if check else None  # card_plaintext declines a non-dict
     if plan is not None:
         plaintext = _card_plaintext(data, plan[0], plan[1], plan[2])
         if plaintext is not None:

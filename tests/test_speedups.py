@@ -151,12 +151,17 @@ def reference_plaintext(data: Any) -> Optional[bytes]:
     return b'{"data":' + text.encode("utf-8") + TAIL
 
 
+def card_examples(test: Callable[..., None]) -> Callable[..., None]:
+    """A plain card, a lone surrogate, and every character JSON escapes plus non-ASCII."""
+    for number, year in (("4111111111111111", "2031"), ("4\ud800", "2031"),
+                         ("\"\\\b\f\n\r\t\x00\x1f\x7f é€😀", "1")):
+        test = example(data={"paymentInformation": {"card": {"number": number, "expirationYear": year}}})(test)
+    return test
+
+
 @settings(max_examples=800, deadline=None)
 @given(data=card_trees())
-@example(data={"paymentInformation": {"card": {"number": "4111111111111111", "expirationYear": "2031"}}})
-@example(data={"paymentInformation": {"card": {"number": "4\ud800", "expirationYear": "2031"}}})
-@example(data={"paymentInformation": {"card": {"number": "\"\\\b\f\n\r\t\x00\x1f\x7f é€😀",
-                                                "expirationYear": "1"}}})
+@card_examples
 def test_card_plaintext_python_writes_the_standard_json_or_declines(data: Any) -> None:
     result = python_plaintext(data)
     if isinstance(result, bytes):
@@ -166,10 +171,7 @@ def test_card_plaintext_python_writes_the_standard_json_or_declines(data: Any) -
 @pytest.mark.skipif(_speedups is None, reason="flex_ext._speedups is not built on this machine")
 @settings(max_examples=800, deadline=None)
 @given(data=card_trees())
-@example(data={"paymentInformation": {"card": {"number": "4111111111111111", "expirationYear": "2031"}}})
-@example(data={"paymentInformation": {"card": {"number": "4\ud800", "expirationYear": "2031"}}})
-@example(data={"paymentInformation": {"card": {"number": "\"\\\b\f\n\r\t\x00\x1f\x7f é€😀",
-                                                "expirationYear": "1"}}})
+@card_examples
 def test_card_plaintext_c_matches_python(data: Any) -> None:
     shape = jwe._shape_utf8(*FIELDS)
     c_result = _speedups.card_plaintext(data, shape, len(FIELDS[0]), TAIL)
