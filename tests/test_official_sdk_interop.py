@@ -34,6 +34,9 @@ from emulator_helpers import jwt_parts, verify_rs256
 
 from flex_ext.emulator import FlexEmulator
 
+# Slow group: builds (once) and runs the official SDK's own virtualenv.
+pytestmark = pytest.mark.slow
+
 #: The official SDK release this test runs (checked to work, with the workarounds below).
 OFFICIAL_SDK = "cybersource-rest-client-python"
 OFFICIAL_SDK_VERSION = "0.0.80"

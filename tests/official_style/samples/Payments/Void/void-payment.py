@@ -1,0 +1,19 @@
+from CyberSource import *
+import json
+import os
+from importlib.machinery import SourceFileLoader
+
+common = SourceFileLoader("common", os.path.join(os.getcwd(), "samples", "common.py")).load_module()
+configuration = common.load("data/Configuration.py")
+authorization = common.load("samples/Payments/Payments/simple-authorizationinternet.py")
+
+
+def void_payment():
+    api_payment_response = authorization.simple_authorizationinternet(False)
+    client_reference = Ptsv2paymentsidreversalsClientReferenceInformation(code="test_void")
+    request = VoidPaymentRequest(client_reference_information=client_reference.__dict__)
+    request = json.dumps(common.del_none(request.__dict__))
+    client_config = configuration.Configuration().get_configuration()
+    return_data, status, body = VoidApi(client_config).void_payment(request, api_payment_response.id)
+    print("\nAPI RESPONSE CODE : ", status)
+    return return_data
