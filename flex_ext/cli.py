@@ -39,8 +39,8 @@ from .errors import AuthenticationError, FlexError, HTTPError, JWEError, JWTVali
 
 __all__ = ["UsageError", "build_parser", "describe_error", "main"]
 
-_TLS_HINT = ("; the server's certificate is not trusted: set ssl_ca_file in the merchant config "
-             "to its CA certificate (PEM file)")
+_TLS_HINT = (" (the server's certificate is not trusted: set ssl_ca_file in the merchant config "
+             "to its CA certificate, a PEM file)")
 
 
 class UsageError(FlexError):
@@ -292,7 +292,7 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, UsageError):
         text = str(exc)
     elif isinstance(exc, FlexError):
-        text = f"{type(exc).__name__}: {exc}" + (_TLS_HINT if _tls_untrusted(exc) else "")
+        text = f"{type(exc).__name__}: {str(exc).strip()}" + (_TLS_HINT if _tls_untrusted(exc) else "")
     elif isinstance(exc, OSError):
         text = f"{exc.filename}: {exc.strerror}" if exc.filename else f"{type(exc).__name__}: {exc.strerror}"
     else:
