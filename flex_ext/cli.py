@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cc = sub.add_parser("capture-context", help="create a capture context (POST /flex/v2/sessions) and verify it")
     source = cc.add_mutually_exclusive_group()
-    source.add_argument("--config", help=config_help)
+    source.add_argument("--config", metavar="FILE", help=config_help)
     source.add_argument("--emulator", action="store_true", help="use a throwaway built-in emulator")
     cc.add_argument("--field", action="append", default=[], metavar="PATH[:optional]",
                     help="a field to capture, e.g. paymentInformation.card.securityCode:optional (repeatable)")
@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="verify a capture context JWT and show its claims")
     verify.add_argument("jwt", metavar="JWT")
-    verify.add_argument("--config", help=config_help)
+    verify.add_argument("--config", metavar="FILE", help=config_help)
     verify.add_argument("--unverified", action="store_true",
                         help="parse without checking the signature (documentation examples only)")
     verify.add_argument("--json", action="store_true", help=json_help)
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tok = sub.add_parser("tokenize", help="encrypt card data to a capture context and get a transient token")
     tok.add_argument("--capture-context", required=True, metavar="JWT", help="the capture context JWT")
-    tok.add_argument("--config", help=config_help)
+    tok.add_argument("--config", metavar="FILE", help=config_help)
     tok.add_argument("--card-json", metavar="FILE",
                      help='JSON object file (- for stdin): "number", "expiration_month", "expiration_year", '
                      '"security_code", "type"; default: a test card')
@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     hf = sub.add_parser("hosted-fields-session", help="create a Payroc Hosted Fields session token")
     hf.add_argument("--terminal-id", required=True, metavar="ID",
                     help="processingTerminalId, 4 to 50 characters")
-    hf.add_argument("--scenario", default="payment", choices=["payment", "tokenization"], help="scenario")
+    hf.add_argument("--scenario", default="payment", choices=["payment", "tokenization"],
+                    help="what the session is for (default payment)")
     hf.add_argument("--lib-version", default="1.7.0.261457", metavar="V",
                     help="libVersion: the Hosted Fields JavaScript library version")
     hf.add_argument("--secure-token-id", metavar="T", help="secureTokenId: update the card behind this token")
@@ -258,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for the overview only: main() hands its arguments to the emulator's own parser.
     sub.add_parser("emulator", help="run the local emulator (flex-client emulator --help)", add_help=False)
 
-    smoke = sub.add_parser("smoke", help="run the whole checkout flow step by step against the emulators (or --live)")
+    smoke = sub.add_parser("smoke", help="run the whole checkout flow step by step against the emulators (or --live)",
+                           description="Run the checkout flow step by step, one status line per step; "
+                           "exit status 1 when a step fails.")
     smoke.add_argument("--live", action="store_true",
                        help="run against apitest.cybersource.com with the CYBERSOURCE_* variables")
     smoke.add_argument("--json", action="store_true", help="print one JSON document instead of step lines")
