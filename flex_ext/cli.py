@@ -286,7 +286,7 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     Only this library's messages (free of secrets and card data by design) and OS error
     texts are shown; anything else is named by its type alone.
     """
-    if isinstance(exc, (HTTPError, TransportError, JWTValidationError, JWEError)):
+    if isinstance(exc, (HTTPError, TransportError, JWTValidationError, JWEError, ConnectionError, ssl.SSLError)):
         code = 1
     elif isinstance(exc, (UsageError, AuthenticationError, ValueError, OSError)):
         code = 2  # the arguments, the config or the card data must change
@@ -297,7 +297,7 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     elif isinstance(exc, FlexError):
         text = f"{type(exc).__name__}: {str(exc).strip()}" + (_TLS_HINT if _tls_untrusted(exc) else "")
     elif isinstance(exc, OSError):
-        text = f"{exc.filename}: {exc.strerror}" if exc.filename else f"{type(exc).__name__}: {exc.strerror}"
+        text = f"{exc.filename or type(exc).__name__}: {exc.strerror or 'failed'}"
     else:
         text = f"unexpected {type(exc).__name__}; set FLEX_CLIENT_DEBUG=1 to see the traceback"
     # One line, and no control characters that could rewrite the terminal.

@@ -256,6 +256,7 @@ def test_unexpected_errors_are_one_line_without_their_message(capsys, monkeypatc
     (FieldValidationError("card number must be 12 to 19 digits"), 2),
     (cli.UsageError("--field x"), 2),
     (FileNotFoundError(2, "No such file or directory", "x.json"), 2),
+    (ConnectionResetError(104, "Connection reset by peer"), 1),
     (ValueError(f"bad {SECRET}"), 2),
     (KeyError(SECRET), 1),
 ])
@@ -263,6 +264,12 @@ def test_exit_status_by_error_kind(error, code) -> None:
     status, text = cli.describe_error(error)
     assert status == code
     assert SECRET not in text and "\n" not in text
+
+
+def test_os_errors_show_the_file_and_the_reason_only() -> None:
+    assert cli.describe_error(PermissionError(13, "Permission denied", "merchant.json")) == (
+        2, "merchant.json: Permission denied")
+    assert cli.describe_error(OSError(f"secret {SECRET}")) == (2, "OSError: failed")
 
 
 def test_multi_line_and_control_characters_become_one_printable_line() -> None:
