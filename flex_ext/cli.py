@@ -143,10 +143,10 @@ def _cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_tokenize(args: argparse.Namespace, out: TextIO) -> int:
-    from .client import Card, FlexClient
-    from .smoke import TEST_CARD
+    from .client import FlexClient
+    from .smoke import sample_card
 
-    card: Any = Card(TEST_CARD, "12", "2099")
+    card: Any = sample_card()
     if args.card_json:
         card = _read_json("--card-json", args.card_json)
         if not isinstance(card, dict):

@@ -35,18 +35,25 @@ from .errors import ConfigurationError, FlexError
 
 if TYPE_CHECKING:
     from .capture_context import CaptureContext
-    from .client import FlexClient
+    from .client import Card, FlexClient
     from .hosted_fields import PayrocConfig
     from .transient_token import TransientToken
 
 __all__ = ["STEPS", "TEST_CARD", "SmokeRun", "StepFailed", "StepSkipped", "live_config", "main", "run_smoke",
-           "smoke_command", "step"]
+           "sample_card", "smoke_command", "step"]
 
 #: A Visa test number that passes Luhn (the emulator rejects numbers that do not).
 TEST_CARD = "4111111111111111"
 #: The Hosted Fields JavaScript library version the smoke asks a session for.
 HOSTED_FIELDS_LIB_VERSION = "1.7.0.261457"
 _T = TypeVar("_T")
+
+
+def sample_card(security_code: Optional[str] = None) -> Card:
+    """The test card, expiring in December two years from now (always in the future)."""
+    from .client import Card
+
+    return Card(TEST_CARD, "12", str(time.gmtime().tm_year + 2), security_code=security_code)
 
 
 class StepFailed(FlexError):
@@ -107,17 +114,15 @@ def _create_capture_context(run: SmokeRun) -> dict[str, Any]:
 @step("verify capture context")
 def _verify_capture_context(run: SmokeRun) -> dict[str, Any]:
     ctx = run.context = run.client.verify_capture_context(_need(run.capture_context_jwt or None, "a capture context"))
-    return {"kid": ctx.header.get("kid"), "jwk_kid": ctx.kid, "origin": ctx.origin,
-            "expires": ctx.expires_at.isoformat() if ctx.expires_at else None}
+    # The names of flex-client's JSON output.
+    return {"kid": ctx.header.get("kid"), "encryption_kid": ctx.kid, "origin": ctx.origin,
+            "expires_at": ctx.expires_at.isoformat() if ctx.expires_at else None}
 
 
 @step("tokenize test card")
 def _tokenize(run: SmokeRun) -> dict[str, Any]:
-    from .client import Card
-
-    card = Card(TEST_CARD, "12", str(time.gmtime().tm_year + 2), security_code="123")
-    token = run.token = run.client.tokenize(_need(run.context, "a verified capture context"), card)
-    return {"masked_card": token.masked_card_number, "type": token.token_type}
+    token = run.token = run.client.tokenize(_need(run.context, "a verified capture context"), sample_card("123"))
+    return {"masked_card": token.masked_card_number, "token_type": token.token_type}
 
 
 @step("verify transient token")
@@ -125,7 +130,7 @@ def _verify_transient_token(run: SmokeRun) -> dict[str, Any]:
     context = _need(run.context, "a verified capture context")
     token = run.client.verify_transient_token(_need(run.token, "a transient token").jwt, context)
     return {"kid": token.header.get("kid"), "jti": token.jti[:8] + "...",
-            "expires": token.expires_at.isoformat() if token.expires_at else None}
+            "expires_at": token.expires_at.isoformat() if token.expires_at else None}
 
 
 # Payment steps (authorize -> capture -> refund, and a declined card) belong here, one @step
@@ -141,7 +146,7 @@ def _hosted_fields_session(run: SmokeRun) -> dict[str, Any]:
         raise StepSkipped("no PAYROC_API_KEY / PAYROC_TERMINAL_ID")
     session = HostedFieldsClient(run.payroc).create_hosted_fields_session(
         run.terminal_id, "payment", HOSTED_FIELDS_LIB_VERSION)
-    return {"terminal": session.processing_terminal_id, "expires": session.expires_at.isoformat()}
+    return {"processing_terminal_id": session.processing_terminal_id, "expires_at": session.expires_at.isoformat()}
 
 
 class StepReport:

@@ -28,9 +28,9 @@ def test_smoke_runs_the_whole_flow_against_the_emulator() -> None:
     lines = result.stdout.splitlines()
     assert [line.split("]")[0] for line in lines[:-1]] == ["[ok  "] * 6
     assert "status=201" in lines[1]
-    assert "kid=" in lines[2] and "expires=" in lines[2]
+    assert "kid=" in lines[2] and "encryption_kid=" in lines[2] and "expires_at=" in lines[2]
     assert "masked_card=XXXXXXXXXXXX1111" in lines[3]
-    assert "terminal=1234001" in lines[5] and "expires=" in lines[5]
+    assert "processing_terminal_id=1234001" in lines[5] and "expires_at=" in lines[5]
     assert lines[-1] == "smoke: 6 steps passed, 0 skipped"
     assert result.stderr == ""
     assert "4111111111111111" not in result.stdout + result.stderr
