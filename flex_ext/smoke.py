@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from .hosted_fields import PayrocConfig
     from .transient_token import TransientToken
 
-__all__ = ["STEPS", "TEST_CARD", "SmokeRun", "StepFailed", "StepSkipped", "live_config", "main", "run_smoke",
-           "sample_card", "smoke_command", "step"]
+__all__ = ["STEPS", "TEST_CARD", "SmokeRun", "StepFailed", "StepReport", "StepSkipped", "live_config", "main",
+           "run_smoke", "sample_card", "smoke_command", "step"]
 
 #: A Visa test number that passes Luhn (the emulator rejects numbers that do not).
 TEST_CARD = "4111111111111111"
