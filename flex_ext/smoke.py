@@ -134,8 +134,8 @@ def _verify_transient_token(run: SmokeRun) -> dict[str, Any]:
 
 
 # Payment steps (authorize -> capture -> refund, and a declined card) belong here, one @step
-# function each, once FlexClient can pay with run.token; not before: a step that cannot
-# really pay must not report "ok".
+# function each, spending run.token and keeping the ids they need in new SmokeRun fields,
+# once FlexClient can pay; not before: a step that cannot really pay must not report "ok".
 
 
 @step("hosted fields session")
