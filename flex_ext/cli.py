@@ -1,13 +1,7 @@
-"""flex-client: the command line.
+"""flex-client: capture contexts, transient tokens, Hosted Fields sessions, emulator and smoke.
 
-  flex-client capture-context [--config FILE | --emulator] [--field PATH[:optional]]... [--json]
-  flex-client verify JWT [--config FILE] [--unverified] [--json]
-  flex-client tokenize --capture-context JWT [--config FILE] [--card-json FILE|-] [--json]
-  flex-client hosted-fields-session --terminal-id ID [--scenario payment|tokenization]
-              [--lib-version V] [--secure-token-id T] [--environment uat|production]
-              [--emulator] [--json]
-  flex-client emulator [emulator options]   (the same as python -m flex_ext.emulator)
-  flex-client smoke [--live] [--json]        (the same as python scripts/smoke)
+Every command has --help. "flex-client emulator" is python -m flex_ext.emulator and
+"flex-client smoke" is python scripts/smoke.
 
 --config FILE is a JSON file holding the merchant-config dict of the official SDK
 (merchantid, merchant_keyid, merchant_secretkey, run_environment, ssl_ca_file, ...).
@@ -22,7 +16,8 @@ test card. hosted-fields-session reads the Payroc API key from PAYROC_API_KEY.
 Errors are one line on stderr ("flex-client: error: ..."). Exit status: 0 success,
 1 remote failure (HTTP error, no connection, TLS, a token that fails verification) or
 an unexpected error, 2 usage or configuration error (bad option, unreadable or invalid
-config or card file, missing variable, port in use). FLEX_CLIENT_DEBUG=1 shows tracebacks.
+config or card file, card data the client rejects, missing variable, port in use).
+FLEX_CLIENT_DEBUG=1 shows tracebacks.
 """
 
 from __future__ import annotations
