@@ -1,41 +1,79 @@
-"""``flex-client``: the command line.
+"""flex-client: capture contexts, transient tokens, Hosted Fields sessions, emulator and smoke.
 
-    flex-client capture-context [--config FILE | --emulator] [--field PATH[:optional]]... [--json]
-    flex-client verify JWT [--config FILE] [--unverified] [--json]
-    flex-client tokenize --capture-context JWT [--config FILE] [--card-json FILE|-] [--json]
-    flex-client hosted-fields-session --terminal-id ID [--scenario payment|tokenization]
-                [--lib-version V] [--secure-token-id T] [--emulator] [--json]
-    flex-client emulator [emulator flags]        (same as python -m flex_ext.emulator)
-    flex-client smoke [--live] [--json]
+Every command has --help. "flex-client emulator" is python -m flex_ext.emulator and
+"flex-client smoke" is python scripts/smoke.
 
-``hosted-fields-session`` reads the Payroc API key from ``PAYROC_API_KEY`` (never from
-the command line) and uses the UAT environment, or ``--emulator`` for a throwaway local one.
+--config FILE is a JSON file holding the merchant-config dict of the official SDK
+(merchantid, merchant_keyid, merchant_secretkey, run_environment, ssl_ca_file, ...).
+Without it, merchantid, merchant_keyid and merchant_secretkey come from the variables
+CYBERSOURCE_MERCHANT_ID, CYBERSOURCE_KEY_ID and CYBERSOURCE_SECRET_KEY, and
+run_environment from CYBERSOURCE_RUN_ENVIRONMENT (default apitest.cybersource.com).
 
-``--config`` is a JSON file holding the official merchant-config dict; without it the
-``CYBERSOURCE_*`` variables of ``scripts/smoke --live`` are read. Card data is never taken
-from the command line (it would land in shell history and process lists): ``tokenize``
-reads a JSON object from ``--card-json`` (``-`` for stdin), or uses a test card.
+Card data is never taken from the command line (it would land in shell history and
+process lists): tokenize reads a JSON object from --card-json (- for stdin), or uses a
+test card. hosted-fields-session reads the Payroc API key from PAYROC_API_KEY.
+
+Errors are one line on stderr ("flex-client: error: ..."). Exit status: 0 success,
+1 remote failure (HTTP error, no connection, TLS, a token that fails verification) or
+an unexpected error, 2 usage or configuration error (bad option, unreadable or invalid
+config or card file, card data the client rejects, missing variable, port in use).
+FLEX_CLIENT_DEBUG=1 shows tracebacks.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
+import ssl
 import sys
-from typing import Any, Optional, Sequence, TextIO
+from typing import Any, NoReturn, Optional, Sequence, TextIO
 
-__all__ = ["build_parser", "main"]
+from .errors import AuthenticationError, FlexError, HTTPError, JWEError, JWTValidationError, TransportError
+
+__all__ = ["UsageError", "build_parser", "describe_error", "main"]
+
+_TLS_HINT = (" (the server's certificate is not trusted: set ssl_ca_file in the merchant config "
+             "to its CA certificate, a PEM file)")
+
+
+class UsageError(FlexError):
+    """A command-line option, an option's file or an environment variable cannot be used."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the usage block and exits; one line through main() instead.
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _read_json(option: str, path: str) -> Any:
+    problem = "cannot be read"
+    try:
+        if path == "-":
+            return json.load(sys.stdin)
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        problem = exc.strerror or problem
+    except json.JSONDecodeError as exc:
+        problem = f"not valid JSON (line {exc.lineno}, column {exc.colno})"
+    except ValueError:
+        problem = "not UTF-8 text"
+    # Raised outside the handler, so not chained: a JSONDecodeError keeps the whole document
+    # (credentials, card data) in its .doc attribute.
+    raise UsageError(f"{option} {path}: {problem}")
 
 
 def _load_config(path: Optional[str]) -> dict[str, Any]:
-    from .smoke import live_config
-
     if path is None:
-        return live_config()
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
+        from .smoke import live_config
+
+        return live_config(alternative=" or pass --config FILE (the merchant-config dict as JSON)")
+    data = _read_json("--config", path)
     if not isinstance(data, dict):
-        raise SystemExit(f"{path}: the merchant config must be a JSON object")
+        raise UsageError(f"--config {path}: the merchant config must be a JSON object")
     return data
 
 
@@ -46,7 +84,7 @@ def _fields(specs: Sequence[str]) -> Optional[dict[str, bool]]:
     for spec in specs:
         path, _, flag = spec.partition(":")
         if flag not in ("", "optional", "required"):
-            raise SystemExit(f"--field {spec!r}: use PATH, PATH:required or PATH:optional")
+            raise UsageError(f"--field {spec!r}: use PATH, PATH:required or PATH:optional")
         result[path] = flag != "optional"
     return result
 
@@ -100,26 +138,15 @@ def _cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_tokenize(args: argparse.Namespace, out: TextIO) -> int:
-    from .client import Card, FlexClient
-    from .smoke import TEST_CARD
+    from .client import FlexClient
+    from .smoke import sample_card
 
+    card: Any = sample_card()
     if args.card_json:
-        handle = sys.stdin if args.card_json == "-" else open(args.card_json, encoding="utf-8")  # noqa: SIM115
-        card: Any = None
-        problem: Optional[str] = None
-        with handle:
-            try:
-                card = json.load(handle)
-            except json.JSONDecodeError as exc:
-                problem = f"line {exc.lineno}, column {exc.colno}"
-            except ValueError:
-                problem = "not UTF-8"
-        if problem is not None:
-            # Raised outside the handler, so not chained: a JSONDecodeError keeps the whole
-            # document (the card data) in its .doc attribute.
-            raise SystemExit(f"--card-json: the card data is not valid JSON ({problem})")
-    else:
-        card = Card(TEST_CARD, "12", "2099")
+        card = _read_json("--card-json", args.card_json)
+        if not isinstance(card, dict):
+            raise UsageError(f"--card-json {args.card_json}: the card data must be a JSON object "
+                             '(keys "number", "expiration_month", "expiration_year", "security_code", "type")')
     client = FlexClient(_load_config(args.config))
     token = client.tokenize(args.capture_context, card)
     payload = {
@@ -133,7 +160,6 @@ def _cmd_tokenize(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_hosted_fields_session(args: argparse.Namespace, out: TextIO) -> int:
-    import os
     from contextlib import ExitStack
 
     from .hosted_fields import HostedFieldsClient, PayrocConfig
@@ -148,7 +174,7 @@ def _cmd_hosted_fields_session(args: argparse.Namespace, out: TextIO) -> int:
         else:
             api_key = os.environ.get("PAYROC_API_KEY")
             if not api_key:
-                raise SystemExit("hosted-fields-session needs PAYROC_API_KEY (or --emulator)")
+                raise UsageError("hosted-fields-session needs the PAYROC_API_KEY environment variable (or --emulator)")
             config = PayrocConfig(api_key=api_key, environment=args.environment)
         session = HostedFieldsClient(config).create_hosted_fields_session(
             args.terminal_id, args.scenario, args.lib_version, args.secure_token_id)
@@ -162,75 +188,132 @@ def _cmd_hosted_fields_session(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_smoke(args: argparse.Namespace, out: TextIO) -> int:
+    from .smoke import smoke_command
+
+    return smoke_command(args.live, args.json, out)
+
+
+def _cmd_emulator(argv: Sequence[str]) -> int:
+    from .emulator.__main__ import main as emulator_main
+
+    try:
+        return emulator_main(argv)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+    raise UsageError("emulator: the --port (or FLEX_EMULATOR_PORT) is in use: choose another, or 0 for a free one")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flex-client", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="flex-client", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = "JSON file with the merchant-config dict (default: the CYBERSOURCE_* variables)"
+    json_help = "print one JSON object instead of plain text"
 
     cc = sub.add_parser("capture-context", help="create a capture context (POST /flex/v2/sessions) and verify it")
     source = cc.add_mutually_exclusive_group()
-    source.add_argument("--config", help="JSON file with the official merchant-config dict")
+    source.add_argument("--config", metavar="FILE", help=config_help)
     source.add_argument("--emulator", action="store_true", help="use a throwaway built-in emulator")
-    cc.add_argument("--field", action="append", default=[],
-                    help="a field path to capture, e.g. paymentInformation.card.number[:optional] (repeatable)")
-    cc.add_argument("--json", action="store_true", help="print a JSON object")
+    cc.add_argument("--field", action="append", default=[], metavar="PATH[:optional]",
+                    help="a field to capture, e.g. paymentInformation.card.securityCode:optional (repeatable)")
+    cc.add_argument("--json", action="store_true", help=json_help)
     cc.set_defaults(handler=_cmd_capture_context)
 
     verify = sub.add_parser("verify", help="verify a capture context JWT and show its claims")
-    verify.add_argument("jwt")
-    verify.add_argument("--config", help="JSON file with the official merchant-config dict")
+    verify.add_argument("jwt", metavar="JWT")
+    verify.add_argument("--config", metavar="FILE", help=config_help)
     verify.add_argument("--unverified", action="store_true",
                         help="parse without checking the signature (documentation examples only)")
-    verify.add_argument("--json", action="store_true", help="print a JSON object")
+    verify.add_argument("--json", action="store_true", help=json_help)
     verify.set_defaults(handler=_cmd_verify)
 
     tok = sub.add_parser("tokenize", help="encrypt card data to a capture context and get a transient token")
-    tok.add_argument("--capture-context", required=True, help="the capture context JWT")
-    tok.add_argument("--config", help="JSON file with the official merchant-config dict")
-    tok.add_argument("--card-json", help="JSON file (or - for stdin) with number, expiration_month, ...")
-    tok.add_argument("--json", action="store_true", help="print a JSON object")
+    tok.add_argument("--capture-context", required=True, metavar="JWT", help="the capture context JWT")
+    tok.add_argument("--config", metavar="FILE", help=config_help)
+    tok.add_argument("--card-json", metavar="FILE",
+                     help='JSON object file (- for stdin): "number", "expiration_month", "expiration_year", '
+                     '"security_code", "type"; default: a test card')
+    tok.add_argument("--json", action="store_true", help=json_help)
     tok.set_defaults(handler=_cmd_tokenize)
 
     hf = sub.add_parser("hosted-fields-session", help="create a Payroc Hosted Fields session token")
-    hf.add_argument("--terminal-id", required=True, help="the processing terminal id (4-50 characters)")
-    hf.add_argument("--scenario", default="payment", choices=["payment", "tokenization"])
-    hf.add_argument("--lib-version", default="1.7.0.261457", help="the Hosted Fields JS library version")
-    hf.add_argument("--secure-token-id", help="update the payment details behind this secure token")
-    hf.add_argument("--environment", default="uat", choices=["uat", "production"])
+    hf.add_argument("--terminal-id", required=True, metavar="ID",
+                    help="processingTerminalId, 4 to 50 characters")
+    hf.add_argument("--scenario", default="payment", choices=["payment", "tokenization"],
+                    help="what the session is for (default payment)")
+    hf.add_argument("--lib-version", default="1.7.0.261457", metavar="V",
+                    help="libVersion: the Hosted Fields JavaScript library version")
+    hf.add_argument("--secure-token-id", metavar="T", help="secureTokenId: update the card behind this token")
+    hf.add_argument("--environment", default="uat", choices=["uat", "production"],
+                    help="Payroc environment (default uat)")
     hf.add_argument("--emulator", action="store_true", help="use a throwaway built-in Payroc emulator")
-    hf.add_argument("--json", action="store_true", help="print a JSON object")
+    hf.add_argument("--json", action="store_true", help=json_help)
     hf.set_defaults(handler=_cmd_hosted_fields_session)
 
-    emu = sub.add_parser("emulator", help="run the local Flex emulator (see python -m flex_ext.emulator --help)",
-                         add_help=False)
-    emu.set_defaults(handler=None)
+    # Listed for the overview only: main() hands its arguments to the emulator's own parser.
+    sub.add_parser("emulator", help="run the local emulator (flex-client emulator --help)", add_help=False)
 
-    smoke = sub.add_parser("smoke", help="run the whole flow against the emulator (or --live)")
-    from .smoke import build_parser as smoke_parser
-
-    smoke_parser(smoke)
-    smoke.set_defaults(handler=None)
+    smoke = sub.add_parser("smoke", help="run the whole checkout flow step by step against the emulators (or --live)",
+                           description="Run the checkout flow step by step, one status line per step; "
+                           "exit status 1 when a step fails.")
+    smoke.add_argument("--live", action="store_true",
+                       help="run against apitest.cybersource.com with the CYBERSOURCE_* variables")
+    smoke.add_argument("--json", action="store_true", help="print one JSON document instead of step lines")
+    smoke.set_defaults(handler=_cmd_smoke)
     return parser
+
+
+def _tls_untrusted(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cause: Optional[BaseException] = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def describe_error(exc: BaseException) -> tuple[int, str]:
+    """The exit status and the one-line message for an error that ended a command.
+
+    Only this library's messages (free of secrets and card data by design) and OS error
+    texts are shown; anything else is named by its type alone.
+    """
+    if isinstance(exc, (HTTPError, TransportError, JWTValidationError, JWEError, ConnectionError, ssl.SSLError)):
+        code = 1
+    elif isinstance(exc, (UsageError, AuthenticationError, ValueError, OSError)):
+        code = 2  # the arguments, the config or the card data must change
+    else:
+        code = 1
+    if isinstance(exc, UsageError):
+        text = str(exc)
+    elif isinstance(exc, FlexError):
+        text = f"{type(exc).__name__}: {str(exc).strip()}" + (_TLS_HINT if _tls_untrusted(exc) else "")
+    elif isinstance(exc, OSError):
+        text = f"{exc.filename or type(exc).__name__}: {exc.strerror or 'failed'}"
+    else:
+        text = f"unexpected {type(exc).__name__}; set FLEX_CLIENT_DEBUG=1 to see the traceback"
+    # One line, and no control characters that could rewrite the terminal.
+    return code, " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["emulator"]:
-        from .emulator.__main__ import main as emulator_main
-
-        return emulator_main(argv[1:])
-    if argv[:1] == ["smoke"]:
-        from .smoke import main as smoke_main
-
-        return smoke_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    from .errors import FlexError
-
     try:
+        if argv[:1] == ["emulator"]:
+            return _cmd_emulator(argv[1:])
+        args = build_parser().parse_args(argv)
         return int(args.handler(args, out))
-    except FlexError as exc:
-        print(f"flex-client {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("FLEX_CLIENT_DEBUG") == "1":
+            raise
+        code, text = describe_error(exc)
+        print(f"flex-client: error: {text}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

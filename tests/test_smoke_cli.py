@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import _ROOT
-from flex_ext import cli
+
+from flex_ext import cli, smoke
 from flex_ext.emulator import FlexEmulator
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -28,10 +28,11 @@ def test_smoke_runs_the_whole_flow_against_the_emulator() -> None:
     lines = result.stdout.splitlines()
     assert [line.split("]")[0] for line in lines[:-1]] == ["[ok  "] * 6
     assert "status=201" in lines[1]
-    assert "kid=" in lines[2] and "expires=" in lines[2]
+    assert "kid=" in lines[2] and "encryption_kid=" in lines[2] and "expires_at=" in lines[2]
     assert "masked_card=XXXXXXXXXXXX1111" in lines[3]
-    assert "terminal=1234001" in lines[5] and "expires=" in lines[5]
-    assert lines[-1] == "smoke: 6 steps passed"
+    assert "processing_terminal_id=1234001" in lines[5] and "expires_at=" in lines[5]
+    assert lines[-1] == "smoke: 6 steps passed, 0 skipped"
+    assert result.stderr == ""
     assert "4111111111111111" not in result.stdout + result.stderr
 
 
@@ -50,8 +51,11 @@ def test_smoke_json_output() -> None:
 def test_smoke_live_reports_missing_credentials() -> None:
     env = {k: v for k, v in ENV.items() if not k.startswith("CYBERSOURCE_")}
     result = run(sys.executable, "scripts/smoke", "--live", env=env)
-    assert result.returncode != 0
-    assert "CYBERSOURCE_MERCHANT_ID" in result.stderr
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "flex-client: error: ConfigurationError: no merchant config: set CYBERSOURCE_MERCHANT_ID, CYBERSOURCE_KEY_ID, "
+        "CYBERSOURCE_SECRET_KEY"
+    ]
 
 
 def test_smoke_fails_with_a_non_zero_exit_and_names_the_step() -> None:
@@ -60,6 +64,8 @@ def test_smoke_fails_with_a_non_zero_exit_and_names_the_step() -> None:
     result = run(sys.executable, "scripts/smoke", "--live", env=env)
     assert result.returncode == 1
     assert "[FAIL] capture context" in result.stdout
+    [error] = result.stderr.splitlines()
+    assert error.startswith("flex-client: error: ") and "127.0.0.1:9" in error
     assert "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" not in result.stdout + result.stderr
 
 
@@ -102,12 +108,6 @@ def test_capture_context_verify_tokenize_through_the_cli(tmp_path) -> None:
         assert len(token["jti"]) == 64
 
 
-def test_cli_errors_are_one_line_and_typed(tmp_path, capsys) -> None:
-    assert cli.main(["verify", "not-a-jwt", "--unverified"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("flex-client verify: JWTValidationError:")
-
-
 def test_hosted_fields_session_command_against_the_emulator() -> None:
     out = io.StringIO()
     assert cli.main(["hosted-fields-session", "--terminal-id", "1234001", "--emulator", "--json"], out=out) == 0
@@ -117,5 +117,48 @@ def test_hosted_fields_session_command_against_the_emulator() -> None:
 
 
 def test_hosted_fields_session_rejects_a_short_terminal_id(capsys) -> None:
-    assert cli.main(["hosted-fields-session", "--terminal-id", "123", "--emulator"]) == 1
+    assert cli.main(["hosted-fields-session", "--terminal-id", "123", "--emulator"]) == 2
     assert "processingTerminalId" in capsys.readouterr().err
+
+
+def test_a_step_is_one_function_and_runs_in_order(monkeypatch) -> None:
+    monkeypatch.setattr(smoke, "STEPS", list(smoke.STEPS))
+    seen = []
+
+    @smoke.step("look at the token")
+    def look(run: smoke.SmokeRun) -> dict:
+        seen.append(run.token.masked_card_number)
+        return {"card": run.token.masked_card_number}
+
+    out = io.StringIO()
+    assert cli.main(["smoke"], out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[-2].startswith("[ok  ] look at the token") and "card=XXXXXXXXXXXX1111" in lines[-2]
+    assert lines[-1] == "smoke: 7 steps passed, 0 skipped"
+    assert seen == ["XXXXXXXXXXXX1111"]
+
+
+def test_a_failing_or_skipped_step_is_reported_by_name(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(smoke, "STEPS", list(smoke.STEPS[:1]))
+
+    @smoke.step("not here")
+    def skipped(run: smoke.SmokeRun) -> dict:
+        raise smoke.StepSkipped("nothing to do")
+
+    @smoke.step("refuses")
+    def refuses(run: smoke.SmokeRun) -> dict:
+        raise smoke.StepFailed("expected HTTP status 201, got 200")
+
+    @smoke.step("never runs")
+    def never(run: smoke.SmokeRun) -> dict:
+        raise AssertionError("steps after a failure must not run")
+
+    out = io.StringIO()
+    assert cli.main(["smoke", "--json"], out=out) == 1
+    document = json.loads(out.getvalue())
+    assert document["ok"] is False
+    assert [(s["step"], s["ok"]) for s in document["steps"]] == [
+        ("start emulators", True), ("capture context", True), ("not here", True), ("refuses", False)]
+    assert document["steps"][2]["skipped"] == "nothing to do"
+    assert document["steps"][3]["error"] == "StepFailed: expected HTTP status 201, got 200"
+    assert capsys.readouterr().err == "flex-client: error: StepFailed: expected HTTP status 201, got 200\n"
