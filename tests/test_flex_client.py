@@ -19,7 +19,7 @@ from flexkit import (
 )
 
 from flex_ext.client import DEFAULT_CARD_FIELDS, Card, FlexClient, build_sessions_body
-from flex_ext.errors import FieldValidationError, HTTPError, JWTValidationError
+from flex_ext.errors import BadRequestError, FieldValidationError, HTTPError, InvalidAmountError, JWTValidationError
 from flex_ext.public_keys import InMemoryKeyStore
 
 
@@ -193,7 +193,7 @@ def test_undeclared_data_is_refused_before_posting(flex_server: FlexServer) -> N
         client.tokenize(ctx, Card(CARD_NUMBER), ship_to={"first_name": "Ada"})
     assert info.value.extra == ("orderInformation.shipTo.firstName",)
     assert "Ada" not in str(info.value)
-    with pytest.raises(TypeError, match="float"):
+    with pytest.raises(InvalidAmountError, match="float"):
         client.tokenize(ctx, Card(CARD_NUMBER), amount=10.5)
     assert not [r for r in flex_server.requests if r.path == "/flex/v2/tokens"]
 
@@ -207,16 +207,15 @@ def test_missing_required_field_is_refused(flex_server: FlexServer) -> None:
     assert SECURITY_CODE not in str(info.value)
 
 
-def test_sessions_error_raises_api_exception(flex_server: FlexServer) -> None:
-    from CyberSource.rest import ApiException
-
+def test_sessions_error_raises_typed_error_with_reason(flex_server: FlexServer) -> None:
     client = _client(flex_server)
     error = {"reason": "INVALID_APIKEY", "message": "Merchant APIKEY is invalid"}
     flex_server.sessions_response = (400, {"Content-Type": "application/json"}, json.dumps(error).encode())
-    with pytest.raises(ApiException) as info:
+    with pytest.raises(BadRequestError) as info:
         client.create_capture_context()
     assert isinstance(info.value, HTTPError) and info.value.status == 400
-    assert "INVALID_APIKEY" in (info.value.body or "")
+    assert info.value.reason == "INVALID_APIKEY" and info.value.message == "Merchant APIKEY is invalid"
+    assert "INVALID_APIKEY" in str(info.value) and "INVALID_APIKEY" in (info.value.body or "")
 
 
 def test_capture_context_signed_by_foreign_key_is_refused(flex_server: FlexServer) -> None:
