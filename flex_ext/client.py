@@ -39,7 +39,6 @@ Choices made for payment engineers:
 from __future__ import annotations
 
 import importlib
-import re
 import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
@@ -48,7 +47,7 @@ from .capture_context import CaptureContext, verify_capture_context
 from .errors import FieldValidationError, HTTPError, InvalidAmountError, JWTValidationError, http_error
 from .jose import DEFAULT_LEEWAY_SECONDS, check_time_claims
 from .jwe import ALG_RSA_OAEP_256, encrypt_for_capture_context
-from .payments import Card, PaymentsClient, _camel
+from .payments import _CARD, Card, PaymentsClient, _camel, _card_from, _shown
 from .public_keys import KeyStore, PublicKeyResolver
 from .transient_token import TransientToken, post_jwe, verify_transient_token
 from .transport import TimeoutSpec
@@ -72,7 +71,6 @@ _SHIP_TO = (
     "address1", "address2", "administrativeArea", "buildingNumber", "country", "district",
     "locality", "postalCode", "firstName", "lastName", "company",
 )
-_CARD = ("number", "securityCode", "expirationMonth", "expirationYear", "type")
 
 #: The 31 leaf paths a Flex v2 capture context can declare (protocol.md A2).
 SUPPORTED_FIELD_PATHS: frozenset[str] = frozenset(
@@ -92,15 +90,6 @@ DEFAULT_CARD_FIELDS: Mapping[str, bool] = {
 }
 
 FieldsSpec = Union[Mapping[str, Any], Iterable[str]]
-_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-
-
-def _shown(name: str) -> str:
-    """A caller's key as an error message may show it: a key that does not look like a
-    field name (it could be a misplaced card number or security code) is not echoed."""
-    return name if _NAME_RE.fullmatch(name) else "<invalid key>"
-
-
 def build_sessions_body(fields: Optional[FieldsSpec] = None) -> dict[str, Any]:
     """The ``POST /flex/v2/sessions`` body ``{"fields": {...}}`` for a fields spec.
 
@@ -136,26 +125,6 @@ def build_sessions_body(fields: Optional[FieldsSpec] = None) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[leaf] = {} if required else {"required": False}
     return {"fields": tree}
-
-
-def _card_from(card: Union[Card, Mapping[str, Any]]) -> Card:
-    if isinstance(card, Card):
-        return card
-    if not isinstance(card, Mapping):
-        raise TypeError("card must be a Card or a mapping")
-    values = {_camel(str(k)): v for k, v in card.items()}
-    unknown = sorted(set(values) - set(_CARD))
-    if unknown:
-        raise FieldValidationError("unknown card field(s): " + ", ".join(_shown(k) for k in unknown))
-    if "number" not in values:
-        raise FieldValidationError("card number is missing", missing=("paymentInformation.card.number",))
-    return Card(
-        number=values["number"],
-        expiration_month=values.get("expirationMonth"),
-        expiration_year=values.get("expirationYear"),
-        security_code=values.get("securityCode"),
-        type=values.get("type"),
-    )
 
 
 def _address(value: Mapping[str, Any], allowed: Iterable[str], where: str) -> dict[str, str]:

@@ -47,6 +47,15 @@ _CAMEL_RE = re.compile(r"_([a-z0-9])")
 _DIGITS_RE = re.compile(r"[0-9]+")
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CARD_PATH = "paymentInformation.card."
+_CARD = ("number", "securityCode", "expirationMonth", "expirationYear", "type")
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def _shown(name: str) -> str:
+    """A caller's key as an error message may show it: a key that does not look like a
+    field name (it could be a misplaced card number or security code) is not echoed."""
+    return name if _NAME_RE.fullmatch(name) else "<invalid key>"
+
 
 
 def _camel(name: str) -> str:
@@ -155,6 +164,26 @@ class Card:
             if value is not None:
                 card[key] = value
         return {"paymentInformation": {"card": card}}
+
+
+def _card_from(card: Union[Card, Mapping[str, Any]]) -> Card:
+    if isinstance(card, Card):
+        return card
+    if not isinstance(card, Mapping):
+        raise TypeError("card must be a Card or a mapping")
+    values = {_camel(str(k)): v for k, v in card.items()}
+    unknown = sorted(set(values) - set(_CARD))
+    if unknown:
+        raise FieldValidationError("unknown card field(s): " + ", ".join(_shown(k) for k in unknown))
+    if "number" not in values:
+        raise FieldValidationError("card number is missing", missing=("paymentInformation.card.number",))
+    return Card(
+        number=values["number"],
+        expiration_month=values.get("expirationMonth"),
+        expiration_year=values.get("expirationYear"),
+        security_code=values.get("securityCode"),
+        type=values.get("type"),
+    )
 
 
 #: ISO 4217 minor units that differ from 2.
@@ -293,7 +322,11 @@ class _MaskedJWT(str):
         return "<transient token JWT>"
 
 
-def _masked(source: PaymentSource) -> PaymentSource:
+def _masked(source: Union[PaymentSource, Mapping[str, Any]]) -> PaymentSource:
+    """The payment source in a type whose ``repr`` masks it (a card mapping becomes a
+    checked :class:`Card`), so no local of the calling frame shows it in the clear."""
+    if isinstance(source, Mapping):
+        return _card_from(source)
     return _MaskedJWT(source) if type(source) is str else source
 
 
@@ -358,7 +391,7 @@ class PaymentsClient:
 
     def authorize(
         self,
-        token_or_card: PaymentSource,
+        token_or_card: Union[PaymentSource, Mapping[str, Any]],
         amount: Union[str, Decimal, int],
         currency: str,
         *,
@@ -367,8 +400,10 @@ class PaymentsClient:
         ship_to: Optional[Mapping[str, Any]] = None,
         reference: Optional[str] = None,
     ) -> PaymentResult:
-        """Authorize ``amount`` on a transient token (or a :class:`Card`); ``capture=True``
-        makes it a sale. ``POST /pts/v2/payments``. A decline is a result, not an error."""
+        """Authorize ``amount`` on a transient token (a :class:`TransientToken` or its JWT)
+        or on a card (a :class:`Card` or a mapping of its fields, checked as :class:`Card`
+        checks); ``capture=True`` makes it a sale. ``POST /pts/v2/payments``. A decline is
+        a result, not an error."""
         token_or_card = _masked(token_or_card)
         body = _sealed(
             _reference(reference),
