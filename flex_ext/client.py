@@ -287,6 +287,7 @@ class FlexClient(PaymentsClient):
         ...                         amount="10.00", currency="GBP")  # doctest: +SKIP
         >>> token.jti  # doctest: +SKIP
         """
+        card = _card_from(card)  # from here on, only the masked type holds the card
         ctx = capture_context if isinstance(capture_context, CaptureContext) else self.verify_capture_context(
             capture_context
         )
@@ -299,7 +300,7 @@ class FlexClient(PaymentsClient):
             if ctx.origin not in {normalize_origin(o) for o in self.allowed_origins}:
                 raise JWTValidationError(f"capture context origin {ctx.origin!r} is not in the allowed origins")
         check_time_claims(ctx.claims, leeway=self.leeway, what="capture context")
-        data = _CardData(_card_from(card).to_fields())
+        data = _CardData(card.to_fields())
         order: dict[str, Any] = {}
         details = _amount(amount, currency)
         if details:

@@ -247,3 +247,47 @@ def test_no_card_data_or_secret_in_logs(flex_server: FlexServer, caplog: pytest.
     ctx = client.create_capture_context()
     client.tokenize(ctx, Card(CARD_NUMBER, "12", "2031", security_code=SECURITY_CODE))
     assert CARD_NUMBER not in caplog.text and SECURITY_CODE not in caplog.text and SECRET not in caplog.text
+
+
+# ------------------------------------------------------------- typed errors, masked locals
+
+
+def test_tokens_error_in_the_response_status_shape_is_typed(flex_server: FlexServer) -> None:
+    client = _client(flex_server)
+    ctx = client.create_capture_context()
+    body = {"responseStatus": {"status": 400, "reason": "VALIDATION_ERROR", "message": "Field validation error",
+                               "correlationId": "c-1", "details": [{"location": "data.paymentInformation.card.number",
+                                                                    "message": "Invalid card number"}]}}
+    flex_server.tokens_response = (400, {"Content-Type": "application/json"}, json.dumps(body).encode())
+    with pytest.raises(BadRequestError) as info:
+        client.tokenize(ctx, Card(CARD_NUMBER, "12", "2031"))
+    assert info.value.reason == "VALIDATION_ERROR"
+    assert info.value.details == (("data.paymentInformation.card.number", "Invalid card number"),)
+    assert "VALIDATION_ERROR" in str(info.value) and "data.paymentInformation.card.number" in str(info.value)
+
+
+def _library_locals_reprs(error: BaseException) -> list[str]:
+    out = []
+    tb = error.__traceback__
+    assert tb is not None
+    tb = tb.tb_next  # the first frame is this test's, which holds the caller's own data
+    while tb is not None:
+        out += [repr(value) for value in tb.tb_frame.f_locals.values()]
+        tb = tb.tb_next
+    return out
+
+
+@pytest.mark.parametrize("as_mapping", [False, True])
+def test_failed_tokenize_leaves_no_card_data_in_traceback_locals(flex_server: FlexServer, as_mapping: bool) -> None:
+    client = _client(flex_server)
+    ctx = client.create_capture_context()
+    flex_server.tokens_response = (500, {"Content-Type": "application/json"}, b"{}")
+    card: Any = Card(CARD_NUMBER, "12", "2031", security_code=SECURITY_CODE)
+    if as_mapping:  # the caller's own dict stays the caller's; ours must not copy it in the clear
+        card = Card(CARD_NUMBER, "12", "2031", security_code=SECURITY_CODE).to_fields()["paymentInformation"]["card"]
+    with pytest.raises(HTTPError) as info:
+        client.tokenize(ctx, card, bill_to={"first_name": "Ada"})
+    assert info.value.status == 500
+    reprs = _library_locals_reprs(info.value)
+    assert any("<card data: " in text for text in reprs), "the JWE data tree should be a local of tokenize"
+    assert not [r for r in reprs if CARD_NUMBER in r or f"'{SECURITY_CODE}'" in r]
