@@ -81,9 +81,9 @@ class Card:
 
     Normalised and checked on creation, before anything is sent: spaces and dashes are
     removed from the number, which must be 12-19 digits and pass the Luhn check; the month
-    becomes two digits (1-12); a two-digit year reads as ``20YY`` and must lie within 25
-    years from now; a card whose expiry month has ended (in UTC) is refused; the security
-    code is 3 or 4 digits. A failure raises :class:`~flex_ext.errors.CardValidationError`
+    becomes two digits (1-12); a two-digit year reads as ``20YY``, and a four-digit year
+    must be in the same window (up to 2099); a card whose expiry month has ended (in UTC)
+    is refused; the security code is 3 or 4 digits. A failure raises :class:`~flex_ext.errors.CardValidationError`
     naming the field, never the value.
 
     >>> Card("4111-1111-1111-1111", 1, 99, security_code="123")
@@ -127,8 +127,8 @@ class Card:
             if not _DIGITS_RE.fullmatch(text) or len(text) not in (2, 4):
                 raise _card_error("expirationYear", "expiration year must have 2 or 4 digits")
             year = int(text) if len(text) == 4 else 2000 + int(text)
-            if year > now.year + 25:
-                raise _card_error("expirationYear", "expiration year is more than 25 years away")
+            if year > 2099:  # the window a two-digit year reads into; catches "2203"-style typos
+                raise _card_error("expirationYear", "expiration year must be 2099 or earlier")
             object.__setattr__(self, "expiration_year", str(year))
         # A card is valid to the end of its expiry month.
         if year is not None and (year, month or 12) < (now.year, now.month):
