@@ -57,7 +57,6 @@ def _shown(name: str) -> str:
     return name if _NAME_RE.fullmatch(name) else "<invalid key>"
 
 
-
 def _camel(name: str) -> str:
     return _CAMEL_RE.sub(lambda m: m.group(1).upper(), name)
 

@@ -410,3 +410,24 @@ def test_no_token_in_a_400_error_or_a_result(server: CaptureServer) -> None:
     server.reply = reply(201, AUTHORIZED)
     result = client(server).authorize(TOKEN, "10.00", "USD")
     assert not any(secret in repr(result) or secret in str(result) for secret in SECRETS)
+
+
+@pytest.mark.parametrize("auth", ["http_signature", "jwt_shared_secret"])
+def test_payment_requests_carry_a_signature_the_emulator_accepts(server: CaptureServer, auth: str) -> None:
+    import time
+
+    from flex_ext.emulator import FlexEmulator
+    from flex_ext.emulator.auth import SignedRequest, authenticate
+    from flex_ext.emulator.merchants import MerchantRegistry
+
+    with FlexEmulator() as emu:
+        merchant_config = dict(emu.merchant_config(authentication_type=auth), run_environment=server.url)
+        registry = MerchantRegistry()
+        for merchant in emu.merchants:
+            registry.add(merchant)
+    PaymentsClient(merchant_config).authorize(TOKEN, "10.00", "USD", reference="ORDER-9")
+    PaymentsClient(merchant_config).get_transaction("6969442631946543104953")
+    for request in server.requests:
+        signed = SignedRequest(request.method, request.target, {k.lower(): v for k, v in request.headers},
+                               request.body)
+        assert authenticate(signed, registry, time.time()).merchant_id == merchant_config["merchantid"]
