@@ -38,6 +38,7 @@ __all__ = [
     "TransportError",
     "UnauthorizedError",
     "http_error",
+    "http_error_class",
     "parse_error_body",
 ]
 
@@ -258,8 +259,13 @@ def http_error(
     if code or text or details:
         fields = "; ".join(f"{where}: {why}" for where, why in details)
         message += "".join(f" ({part})" for part in (code, text, fields) if part)
-    cls = ServerError if status >= 500 else _BY_STATUS.get(status, HTTPError)
-    return cls(message, status=status, reason=code or reason, body=body, headers=headers)
+    return http_error_class(status)(message, status=status, reason=code or reason, body=body, headers=headers)
+
+
+def http_error_class(status: int) -> type[HTTPError]:
+    """The :class:`HTTPError` subclass for an HTTP status (``HTTPError`` itself when none is
+    specific), for code that builds its own exception, such as the generated ``rest``."""
+    return ServerError if status >= 500 else _BY_STATUS.get(status, HTTPError)
 
 
 class TokenExpiredError(JWTValidationError):

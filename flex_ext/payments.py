@@ -206,14 +206,14 @@ def format_amount(amount: Union[str, Decimal, int], currency: str) -> tuple[str,
     currency = currency.upper()
     if isinstance(amount, (bool, float)) or not isinstance(amount, (str, Decimal, int)):
         raise InvalidAmountError("amount must be a str, Decimal or int such as '10.00', never a float")
+    scale = _SCALES.get(currency, 2)
     try:
         value = Decimal(amount.strip() if isinstance(amount, str) else amount)
+        if not value.is_finite() or value < 0:
+            raise InvalidAmountError("amount must be a finite number, zero or more")
+        exact = value.quantize(Decimal(1).scaleb(-scale))  # InvalidOperation beyond 28 digits
     except InvalidOperation:
-        raise InvalidAmountError("amount must be a decimal number such as '10.00'") from None
-    if not value.is_finite() or value < 0:
-        raise InvalidAmountError("amount must be a finite number, zero or more")
-    scale = _SCALES.get(currency, 2)
-    exact = value.quantize(Decimal(1).scaleb(-scale))
+        raise InvalidAmountError("amount must be a decimal number such as '10.00', at most 28 digits") from None
     if exact != value:
         raise InvalidAmountError(f"amount has more than {scale} decimal places, the most {currency} has")
     return f"{exact:f}", currency
@@ -265,7 +265,8 @@ class PaymentResult:
     def from_json(cls, doc: Mapping[str, Any], http_status: int = 0) -> PaymentResult:
         """Read a 201 payment answer or a 200 transaction-details answer."""
         amounts = next((doc[k] for k in _AMOUNT_BLOCKS if isinstance(doc.get(k), Mapping)), None)
-        amounts = amounts or _node(doc, "orderInformation", "amountDetails") or {}
+        amounts = amounts or _node(doc, "orderInformation", "amountDetails")
+        amounts = amounts if isinstance(amounts, Mapping) else {}
         links = doc.get("_links")
         status = _str(doc.get("status")) or _str(_node(doc, "applicationInformation", "status"))
         return cls(

@@ -226,6 +226,8 @@ def test_flex_client_is_a_payments_client(server: CaptureServer) -> None:
         ("-1", "USD", "zero or more"),
         ("NaN", "USD", "finite"),
         ("ten", "USD", "decimal number"),
+        ("1e40", "USD", "at most 28 digits"),
+        (10**30, "USD", "at most 28 digits"),
         ("10", "US", "three-letter"),
         ("10", "U$D", "three-letter"),
     ],
@@ -238,6 +240,12 @@ def test_bad_amounts_are_typed_errors_before_sending(
     with pytest.raises(InvalidAmountError):
         client(server).capture("1", amount, currency)
     assert server.requests == []
+
+
+def test_odd_answers_are_read_without_crashing() -> None:
+    result = PaymentResult.from_json({"id": 5, "status": ["x"], "orderInformation": {"amountDetails": [1]},
+                                      "_links": {"self": "not-a-mapping", "void": {"href": 3}}})
+    assert (result.id, result.status, result.approved, result.amount, result.links) == (None, None, False, None, {})
 
 
 def test_amount_scales() -> None:
