@@ -439,3 +439,23 @@ def test_payment_requests_carry_a_signature_the_emulator_accepts(server: Capture
         signed = SignedRequest(request.method, request.target, {k.lower(): v for k, v in request.headers},
                                request.body)
         assert authenticate(signed, registry, time.time()).merchant_id == merchant_config["merchantid"]
+
+
+def test_debug_logging_of_a_payment_shows_no_token_or_card(
+    server: CaptureServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import pickle
+
+    with caplog.at_level(logging.DEBUG):
+        client(server).authorize(TOKEN, "10.00", "USD")
+        client(server).authorize(Card(PAN, "12", "2031", security_code=CVV), "10.00", "USD", capture=True)
+        server.reply = reply(400, TOKEN_400, JSON)
+        with pytest.raises(BadRequestError):
+            client(server).authorize(TOKEN.jwt, "10.00", "USD")
+    assert caplog.records, "nothing was logged: the check would prove nothing"
+    assert not [secret for secret in SECRETS if secret in caplog.text]
+    sealed = flex_ext.payments._sealed({"tokenInformation": {"transientTokenJwt": JWT}})
+    assert JWT not in repr(sealed) and JWT not in str(sealed)
+    with pytest.raises(TypeError):
+        pickle.dumps(sealed)
