@@ -21,16 +21,17 @@ dict, runs the whole server-side flow::
     })
     # 2. card data -> JWE -> transient token (verified with the context's one-time key)
     token = client.tokenize(ctx, Card("4111 1111 1111 1111", "12", "2031", security_code="123"))
-    # 3. pay with it: {"tokenInformation": {"transientTokenJwt": token.jwt}, ...}
+    # 3. spend it (POST /pts/v2/payments with tokenInformation.transientTokenJwt)
+    payment = client.authorize(token, "10.00", "USD")
 
 Choices made for payment engineers:
 
 * ``fields`` is a mapping of dotted field paths to "required?" booleans (the notation
   CyberSource's field list and the capture context itself use), or a plain list of paths
   (all required), or the official nested ``{"fields": {...}}`` body.
-* ``card`` is a :class:`Card` (normalises spaces/dashes, two-digit months and years; its
-  ``repr`` shows only the last four digits) or a mapping with ``number``,
-  ``expiration_month``/``expirationMonth``, ... keys.
+* ``card`` is a :class:`Card` (normalised and checked before anything is sent: Luhn,
+  month, year, expiry; its ``repr`` shows only the last four digits) or a mapping with
+  ``number``, ``expiration_month``/``expirationMonth``, ... keys.
 * ``bill_to``/``ship_to`` are mappings whose keys may be snake_case or camelCase;
   ``amount`` is a ``str``/``Decimal``/``int`` total (never a ``float``) with ``currency=``,
   or a mapping of ``amountDetails`` keys.
