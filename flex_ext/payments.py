@@ -291,6 +291,11 @@ class PaymentResult:
 PaymentSource = Union[TransientToken, Card, str]
 _VOID_KINDS = {"payment": "payments", "capture": "captures", "refund": "refunds", "credit": "credits"}
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: What the official SDK sends (checkout.md §2.1), so a gateway sees the same request.
+_MEDIA_TYPES = {
+    "POST": {"Accept": "application/hal+json", "Content-Type": "application/json"},
+    "GET": {"Accept": "application/hal+json;charset=utf-8", "Content-Type": "application/json;charset=utf-8"},
+}
 
 
 def _id(value: str, what: str) -> str:
@@ -477,7 +482,7 @@ class PaymentsClient:
 
     def _call(self, method: str, path: str, body: Optional[SealedBody]) -> PaymentResult:
         url = self._settings.base_url.rstrip("/") + path
-        base = {"Accept": "application/hal+json;charset=utf-8", "Content-Type": "application/json"}
+        base = _MEDIA_TYPES[method]
         attempt = 0
         while True:
             headers = self._settings.headers_for(method, path, body.data if body else None, base, True)

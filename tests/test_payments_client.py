@@ -125,7 +125,7 @@ def test_authorize_with_a_transient_token_sends_the_token_and_reads_the_result(s
     # Signed like the generated client signs: HTTP Signature over the body digest.
     assert request.header("v-c-merchant-id") == "testrest"
     assert request.header("Digest") and 'keyid="08c94330' in (request.header("Signature") or "")
-    assert request.header("Content-Type") == "application/json"
+    assert (request.header("Accept"), request.header("Content-Type")) == ("application/hal+json", "application/json")
     assert result.id == "6969442631946543104953" and result.status == "AUTHORIZED" and result.approved
     assert (result.amount, result.currency, result.approval_code) == ("10.00", "USD", "888888")
     assert result.reconciliation_id == "622711457N966CUC" and result.http_status == 201
@@ -205,6 +205,7 @@ def test_get_transaction(server: CaptureServer) -> None:
     assert (server.last.method, server.last.target, server.last.body) == (
         "GET", "/tss/v2/transactions/6969442631946543104953", b"")
     assert result.status == "AUTHORIZED" and result.amount == "10.00" and result.http_status == 200
+    assert server.last.header("Accept") == "application/hal+json;charset=utf-8"
 
 
 def test_flex_client_is_a_payments_client(server: CaptureServer) -> None:
