@@ -23,23 +23,36 @@ if TYPE_CHECKING:
     from .emulator import FlexEmulator
     from .errors import (
         AuthenticationError,
+        BadRequestError,
+        CardValidationError,
         ConfigurationError,
+        ConflictError,
+        ConnectError,
         FieldValidationError,
         FlexError,
         HTTPError,
+        InvalidAmountError,
         JWEError,
         JWKValidationError,
         JWTValidationError,
         KeyPasswordError,
+        NotFoundError,
+        RateLimitedError,
         RequestTimeoutError,
+        ServerError,
         TransportError,
+        UnauthorizedError,
     )
     from .hosted_fields import HostedFieldsClient, HostedFieldsSession, PayrocConfig
     from .log_config import LogConfiguration
+    from .payments import Card, PaymentResult, PaymentsClient
     from .transient_token import TransientToken
 
 _EXPORTS = {
     "FlexClient": "flex_ext.client",
+    "PaymentsClient": "flex_ext.payments",
+    "PaymentResult": "flex_ext.payments",
+    "Card": "flex_ext.payments",
     "MerchantConfig": "flex_ext.config",
     "CaptureContext": "flex_ext.capture_context",
     "verify_capture_context": "flex_ext.capture_context",
@@ -61,12 +74,22 @@ _EXPORTS = {
     "TransportError": "flex_ext.errors",
     "RequestTimeoutError": "flex_ext.errors",
     "HTTPError": "flex_ext.errors",
+    **dict.fromkeys(
+        ("BadRequestError", "CardValidationError", "ConflictError", "ConnectError", "InvalidAmountError",
+         "NotFoundError", "RateLimitedError", "ServerError", "UnauthorizedError"),
+        "flex_ext.errors",
+    ),
 }
 
 __all__ = [
     "AuthenticationError",
+    "BadRequestError",
     "CaptureContext",
+    "Card",
+    "CardValidationError",
     "ConfigurationError",
+    "ConflictError",
+    "ConnectError",
     "FieldValidationError",
     "FlexClient",
     "FlexEmulator",
@@ -74,16 +97,23 @@ __all__ = [
     "HTTPError",
     "HostedFieldsClient",
     "HostedFieldsSession",
+    "InvalidAmountError",
     "JWEError",
     "JWKValidationError",
     "JWTValidationError",
     "KeyPasswordError",
     "LogConfiguration",
     "MerchantConfig",
+    "NotFoundError",
+    "PaymentResult",
+    "PaymentsClient",
     "PayrocConfig",
+    "RateLimitedError",
     "RequestTimeoutError",
+    "ServerError",
     "TransientToken",
     "TransportError",
+    "UnauthorizedError",
     "__version__",
     "parse_capture_context_unverified",
     "verify_capture_context",

@@ -21,16 +21,17 @@ dict, runs the whole server-side flow::
     })
     # 2. card data -> JWE -> transient token (verified with the context's one-time key)
     token = client.tokenize(ctx, Card("4111 1111 1111 1111", "12", "2031", security_code="123"))
-    # 3. pay with it: {"tokenInformation": {"transientTokenJwt": token.jwt}, ...}
+    # 3. spend it (POST /pts/v2/payments with tokenInformation.transientTokenJwt)
+    payment = client.authorize(token, "10.00", "USD")
 
 Choices made for payment engineers:
 
 * ``fields`` is a mapping of dotted field paths to "required?" booleans (the notation
   CyberSource's field list and the capture context itself use), or a plain list of paths
   (all required), or the official nested ``{"fields": {...}}`` body.
-* ``card`` is a :class:`Card` (normalises spaces/dashes, two-digit months and years; its
-  ``repr`` shows only the last four digits) or a mapping with ``number``,
-  ``expiration_month``/``expirationMonth``, ... keys.
+* ``card`` is a :class:`Card` (normalised and checked before anything is sent: Luhn,
+  month, year, expiry; its ``repr`` shows only the last four digits) or a mapping with
+  ``number``, ``expiration_month``/``expirationMonth``, ... keys.
 * ``bill_to``/``ship_to`` are mappings whose keys may be snake_case or camelCase;
   ``amount`` is a ``str``/``Decimal``/``int`` total (never a ``float``) with ``currency=``,
   or a mapping of ``amountDetails`` keys.
@@ -39,16 +40,15 @@ Choices made for payment engineers:
 from __future__ import annotations
 
 import importlib
-import re
 import threading
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 from .capture_context import CaptureContext, verify_capture_context
-from .errors import FieldValidationError, JWTValidationError
+from .errors import FieldValidationError, HTTPError, InvalidAmountError, JWTValidationError, http_error
 from .jose import DEFAULT_LEEWAY_SECONDS, check_time_claims
 from .jwe import ALG_RSA_OAEP_256, encrypt_for_capture_context
+from .payments import _CARD, Card, PaymentsClient, _camel, _card_from, _shown
 from .public_keys import KeyStore, PublicKeyResolver
 from .transient_token import TransientToken, post_jwe, verify_transient_token
 from .transport import TimeoutSpec
@@ -72,7 +72,6 @@ _SHIP_TO = (
     "address1", "address2", "administrativeArea", "buildingNumber", "country", "district",
     "locality", "postalCode", "firstName", "lastName", "company",
 )
-_CARD = ("number", "securityCode", "expirationMonth", "expirationYear", "type")
 
 #: The 31 leaf paths a Flex v2 capture context can declare (protocol.md A2).
 SUPPORTED_FIELD_PATHS: frozenset[str] = frozenset(
@@ -92,22 +91,6 @@ DEFAULT_CARD_FIELDS: Mapping[str, bool] = {
 }
 
 FieldsSpec = Union[Mapping[str, Any], Iterable[str]]
-_CAMEL_RE = re.compile(r"_([a-z0-9])")
-
-
-def _camel(name: str) -> str:
-    return _CAMEL_RE.sub(lambda m: m.group(1).upper(), name)
-
-
-_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-
-
-def _shown(name: str) -> str:
-    """A caller's key as an error message may show it: a key that does not look like a
-    field name (it could be a misplaced card number or security code) is not echoed."""
-    return name if _NAME_RE.fullmatch(name) else "<invalid key>"
-
-
 def build_sessions_body(fields: Optional[FieldsSpec] = None) -> dict[str, Any]:
     """The ``POST /flex/v2/sessions`` body ``{"fields": {...}}`` for a fields spec.
 
@@ -145,104 +128,6 @@ def build_sessions_body(fields: Optional[FieldsSpec] = None) -> dict[str, Any]:
     return {"fields": tree}
 
 
-_DIGITS_RE = re.compile(r"[0-9]+")
-
-
-@dataclass(frozen=True, repr=False)
-class Card:
-    """Card data for :meth:`FlexClient.tokenize`; only the last four digits show in ``repr``.
-
-    Normalisation: spaces and dashes are removed from the number (12-19 digits); the month
-    becomes two digits (``"1"`` -> ``"01"``); a two-digit year becomes ``20YY``. Invalid
-    values raise :class:`~flex_ext.errors.FieldValidationError` naming the field only.
-
-    >>> Card("4111-1111-1111-1111", 1, 31, security_code="123")
-    Card(number='************1111', expiration=<set>, security_code=<set>, type=None)
-    """
-
-    number: str
-    expiration_month: Optional[str] = None
-    expiration_year: Optional[str] = None
-    security_code: Optional[str] = None
-    type: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        number = self.number
-        if not isinstance(number, str):
-            raise FieldValidationError("card number must be a string of digits")
-        number = number.replace(" ", "").replace("-", "")
-        if not _DIGITS_RE.fullmatch(number) or not 12 <= len(number) <= 19:
-            raise FieldValidationError("card number must be 12 to 19 digits")
-        object.__setattr__(self, "number", number)
-        if self.expiration_month is not None:
-            month = str(self.expiration_month).strip()
-            if not _DIGITS_RE.fullmatch(month) or not 1 <= int(month) <= 12:
-                raise FieldValidationError("card expiration month must be 1 to 12")
-            object.__setattr__(self, "expiration_month", f"{int(month):02d}")
-        if self.expiration_year is not None:
-            year = str(self.expiration_year).strip()
-            if not _DIGITS_RE.fullmatch(year) or len(year) not in (2, 4):
-                raise FieldValidationError("card expiration year must have 2 or 4 digits")
-            object.__setattr__(self, "expiration_year", year if len(year) == 4 else "20" + year)
-        if self.security_code is not None:
-            code = str(self.security_code).strip()
-            if not _DIGITS_RE.fullmatch(code) or len(code) not in (3, 4):
-                raise FieldValidationError("card security code must be 3 or 4 digits")
-            object.__setattr__(self, "security_code", code)
-        if self.type is not None and not isinstance(self.type, str):
-            raise FieldValidationError("card type must be a string such as '001'")
-
-    @property
-    def last4(self) -> str:
-        return self.number[-4:]
-
-    def __repr__(self) -> str:
-        expiration = "<set>" if self.expiration_month or self.expiration_year else None
-        code = "<set>" if self.security_code else None
-        return (
-            f"Card(number={'*' * (len(self.number) - 4) + self.last4!r}, expiration={expiration}, "
-            f"security_code={code}, type={self.type!r})"
-        )
-
-    __str__ = __repr__
-
-    def __getstate__(self) -> None:
-        raise TypeError("Card objects hold card data and are not picklable")
-
-    def to_fields(self) -> dict[str, Any]:
-        """The ``paymentInformation.card`` part of the JWE data tree (unset fields omitted)."""
-        card = {"number": self.number}
-        for key, value in (
-            ("expirationMonth", self.expiration_month),
-            ("expirationYear", self.expiration_year),
-            ("securityCode", self.security_code),
-            ("type", self.type),
-        ):
-            if value is not None:
-                card[key] = value
-        return {"paymentInformation": {"card": card}}
-
-
-def _card_from(card: Union[Card, Mapping[str, Any]]) -> Card:
-    if isinstance(card, Card):
-        return card
-    if not isinstance(card, Mapping):
-        raise TypeError("card must be a Card or a mapping")
-    values = {_camel(str(k)): v for k, v in card.items()}
-    unknown = sorted(set(values) - set(_CARD))
-    if unknown:
-        raise FieldValidationError("unknown card field(s): " + ", ".join(_shown(k) for k in unknown))
-    if "number" not in values:
-        raise FieldValidationError("card number is missing", missing=("paymentInformation.card.number",))
-    return Card(
-        number=values["number"],
-        expiration_month=values.get("expirationMonth"),
-        expiration_year=values.get("expirationYear"),
-        security_code=values.get("securityCode"),
-        type=values.get("type"),
-    )
-
-
 def _address(value: Mapping[str, Any], allowed: Iterable[str], where: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise TypeError(f"{where} must be a mapping of address fields")
@@ -272,18 +157,28 @@ def _amount(amount: Any, currency: Optional[str]) -> dict[str, str]:
         return {k: str(v) for k, v in details.items()}
     out: dict[str, str] = {}
     if amount is not None:
-        if isinstance(amount, (bool, float)):
-            raise TypeError("amount must be a str, Decimal or int (never a float)")
-        if not isinstance(amount, (str, Decimal, int)):
-            raise TypeError("amount must be a str, Decimal or int")
+        if isinstance(amount, (bool, float)) or not isinstance(amount, (str, Decimal, int)):
+            raise InvalidAmountError("amount must be a str, Decimal or int such as '10.00', never a float")
         out["totalAmount"] = str(amount)
     if currency is not None:
         out["currency"] = currency
     return out
 
 
-class FlexClient:
-    """Flex API v2 for a merchant: capture context, tokenization, verification.
+class _CardData(dict):  # type: ignore[type-arg]
+    """The JWE data tree of one tokenization: a dict whose ``repr`` hides the card data,
+    so a traceback's locals (which error trackers record) never show it."""
+
+    def __repr__(self) -> str:
+        return f"<card data: {', '.join(sorted(self))}>"
+
+    __str__ = __repr__
+
+
+class FlexClient(PaymentsClient):
+    """Flex API v2 for a merchant: capture context, tokenization, verification, and the
+    payment calls that spend the token (inherited from
+    :class:`~flex_ext.payments.PaymentsClient`: one object for the whole checkout).
 
     :param merchant_config: a :class:`~flex_ext.config.MerchantConfig` or the official
         config dict (same keys as ``CyberSource.FlexAPIApi``).
@@ -293,8 +188,10 @@ class FlexClient:
         refused (card data is only ever posted to an allowed origin).
     :param leeway: clock skew tolerated on ``exp``/``iat``, in seconds.
     :param jwe_alg: ``"RSA-OAEP-256"`` (default) or ``"RSA-OAEP"``.
-    :param timeout: per-call timeout override for the tokens POST (seconds, or a
-        ``(connect, read)`` tuple); the merchant config's timeouts apply otherwise.
+    :param timeout: per-call timeout override for the tokens POST and the payment calls
+        (seconds, or a ``(connect, read)`` tuple); the merchant config's timeouts apply
+        otherwise.
+    :param max_retries: see :class:`~flex_ext.payments.PaymentsClient`.
     """
 
     def __init__(
@@ -306,22 +203,17 @@ class FlexClient:
         leeway: float = DEFAULT_LEEWAY_SECONDS,
         jwe_alg: str = ALG_RSA_OAEP_256,
         timeout: TimeoutSpec = None,
+        max_retries: int = 2,
     ) -> None:
-        from .config import coerce_merchant_config
-
-        self.config = coerce_merchant_config(merchant_config)
+        super().__init__(merchant_config, timeout=timeout, max_retries=max_retries)
         self.allowed_origins = tuple(allowed_origins) if allowed_origins is not None else None
         self.leeway = leeway
         self.jwe_alg = jwe_alg
-        self.timeout = timeout
         self._resolver = PublicKeyResolver(
             self.config.base_url, transport=self.config.transport, store=key_store
         )
         self._api: Any = None
         self._api_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"FlexClient(base_url={self.config.base_url!r}, merchant_id={self.config.merchant_id!r})"
 
     # ---------------------------------------------------------------- capture contexts
 
@@ -342,13 +234,22 @@ class FlexClient:
                                            "paymentInformation.card.securityCode": False})
             client.create_capture_context(["paymentInformation.card.number"])
 
-        Raises ``CyberSource.rest.ApiException`` (an :class:`~flex_ext.errors.HTTPError`) for
-        a non-2xx answer and :class:`~flex_ext.errors.JWTValidationError` if the returned JWT
-        does not verify.
+        Raises the typed :func:`~flex_ext.errors.http_error` classes for a non-2xx answer
+        (``BadRequestError`` with ``reason``, ``message`` and ``details``, ...),
+        :class:`~flex_ext.errors.TransportError` without an answer and
+        :class:`~flex_ext.errors.JWTValidationError` if the returned JWT does not verify.
         """
         body = build_sessions_body(fields)
-        jwt, _status, _raw = self._flex_api().generate_flex_api_capture_context(body)
-        return self.verify_capture_context(jwt)
+        try:
+            jwt, _status, _raw = self._flex_api().generate_flex_api_capture_context(body)
+        except HTTPError as exc:
+            if not exc.status:
+                raise  # no answer: already a TransportError / RequestTimeoutError
+            typed = http_error(f"POST /flex/v2/sessions failed with HTTP {exc.status}", exc.status,
+                               exc.reason, exc.body, exc.headers)
+        else:
+            return self.verify_capture_context(jwt)
+        raise typed
 
     def verify_capture_context(self, jwt: str, *, allow_expired: bool = False) -> CaptureContext:
         """Verify a capture context JWT (signature via the cached public key, exp/iat, JWK,
@@ -387,6 +288,7 @@ class FlexClient:
         ...                         amount="10.00", currency="GBP")  # doctest: +SKIP
         >>> token.jti  # doctest: +SKIP
         """
+        card = _card_from(card)  # from here on, only the masked type holds the card
         ctx = capture_context if isinstance(capture_context, CaptureContext) else self.verify_capture_context(
             capture_context
         )
@@ -399,7 +301,7 @@ class FlexClient:
             if ctx.origin not in {normalize_origin(o) for o in self.allowed_origins}:
                 raise JWTValidationError(f"capture context origin {ctx.origin!r} is not in the allowed origins")
         check_time_claims(ctx.claims, leeway=self.leeway, what="capture context")
-        data: dict[str, Any] = _card_from(card).to_fields()
+        data = _CardData(card.to_fields())
         order: dict[str, Any] = {}
         details = _amount(amount, currency)
         if details:

@@ -15,22 +15,17 @@ from functools import lru_cache
 from typing import Any, Mapping, Optional, Union
 
 import urllib3
-from urllib3.exceptions import (
-    HTTPError as _Urllib3HTTPError,
-)
-from urllib3.exceptions import (
-    ProtocolError,
-    ProxyError,
-    SSLError,
-)
+from urllib3.exceptions import HTTPError as _Urllib3HTTPError
+from urllib3.exceptions import NewConnectionError, ProtocolError, ProxyError, SSLError
 from urllib3.exceptions import TimeoutError as _Urllib3TimeoutError
 
-from .errors import RequestTimeoutError, ResponseTooLargeError, TransportError
+from .errors import ConnectError, RequestTimeoutError, ResponseTooLargeError, TransportError
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "Response",
+    "SealedBody",
     "TransportSettings",
     "pool_manager",
     "send",
@@ -97,6 +92,43 @@ class Response:
         return self.data.decode("utf-8", errors="replace")
 
 
+class SealedBody:
+    """Request bytes that carry card data or a transient token.
+
+    Its ``repr`` shows only the length, so the body never appears in a traceback's locals
+    (error trackers record them); the bytes are unwrapped in the call that sends them.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"SealedBody(<{len(self.data)} bytes>)"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("SealedBody holds card data and is not picklable")
+
+
+def _failure(where: str, exc: Exception) -> TransportError:
+    """The typed error for a urllib3 failure; it names the method, URL and kind only."""
+    kind = type(exc).__name__
+    # First: urllib3 2 makes NewConnectionError (refused, DNS, unreachable) a subclass of
+    # ConnectTimeoutError, but nothing was sent and it is no timeout.
+    if isinstance(exc, NewConnectionError) or isinstance(getattr(exc, "original_error", None), NewConnectionError):
+        return ConnectError(f"{where}: could not connect ({kind}); nothing was sent")
+    if isinstance(exc, _Urllib3TimeoutError):
+        return RequestTimeoutError(f"{where}: no response within the timeout ({kind})")
+    if isinstance(exc, SSLError):
+        return TransportError(f"{where}: TLS failure ({kind}); check ssl_ca_file and the server certificate")
+    if isinstance(exc, (ProxyError, ProtocolError)):
+        return TransportError(f"{where}: connection failed ({kind})")
+    return TransportError(f"{where}: request failed ({kind})")
+
+
 _POOLS: OrderedDict[TransportSettings, urllib3.PoolManager] = OrderedDict()
 _POOLS_LOCK = threading.Lock()
 _MAX_SHARED_POOLS = 32
@@ -144,23 +176,26 @@ def send(
     method: str,
     url: str,
     headers: Optional[Mapping[str, str]] = None,
-    body: Optional[bytes] = None,
+    body: Union[bytes, SealedBody, None] = None,
     timeout: TimeoutSpec = None,
     max_body_bytes: int = 10 * 1024 * 1024,
 ) -> Response:
     """Send one request and read the whole response, with a timeout, without retries.
 
-    Connection failures become :class:`~flex_ext.errors.TransportError` and timeouts
-    :class:`~flex_ext.errors.RequestTimeoutError`; the message names the method and URL only.
+    A connection that could not be opened raises :class:`~flex_ext.errors.ConnectError`
+    (nothing was sent), a timeout :class:`~flex_ext.errors.RequestTimeoutError`, any other
+    failure :class:`~flex_ext.errors.TransportError`; the message names the method and URL
+    only, and the urllib3 exception is not chained (its frames hold the request body).
     A response larger than ``max_body_bytes`` is refused rather than buffered.
     """
     pool = pool_manager(settings)
     where = f"{method.upper()} {url.split('?', 1)[0]}"
+    failure: Optional[TransportError] = None
     try:
         raw = pool.request(
             method.upper(),
             url,
-            body=body,
+            body=body.data if isinstance(body, SealedBody) else body,
             headers=dict(headers or {}),
             timeout=settings.timeout(timeout),
             retries=False,
@@ -177,14 +212,11 @@ def send(
                 data = _read_bounded(raw, max_body_bytes, where)
         finally:
             raw.release_conn()
-    except _Urllib3TimeoutError as exc:
-        raise RequestTimeoutError(f"{where}: no response within the timeout ({type(exc).__name__})") from None
-    except SSLError as exc:
-        raise TransportError(f"{where}: TLS failure ({exc.__class__.__name__})") from exc
-    except (ProxyError, ProtocolError) as exc:
-        raise TransportError(f"{where}: connection failed ({exc.__class__.__name__})") from exc
     except _Urllib3HTTPError as exc:
-        raise TransportError(f"{where}: request failed ({exc.__class__.__name__})") from exc
+        failure = _failure(where, exc)
+    if failure is not None:
+        # Raised outside the except block, so no __context__ links to urllib3's frames.
+        raise failure
     return Response(status=raw.status, reason=raw.reason or "", headers=raw.headers, data=data)
 
 

@@ -19,7 +19,7 @@ from flexkit import (
 )
 
 from flex_ext.client import DEFAULT_CARD_FIELDS, Card, FlexClient, build_sessions_body
-from flex_ext.errors import FieldValidationError, HTTPError, JWTValidationError
+from flex_ext.errors import BadRequestError, FieldValidationError, HTTPError, InvalidAmountError, JWTValidationError
 from flex_ext.public_keys import InMemoryKeyStore
 
 
@@ -193,7 +193,7 @@ def test_undeclared_data_is_refused_before_posting(flex_server: FlexServer) -> N
         client.tokenize(ctx, Card(CARD_NUMBER), ship_to={"first_name": "Ada"})
     assert info.value.extra == ("orderInformation.shipTo.firstName",)
     assert "Ada" not in str(info.value)
-    with pytest.raises(TypeError, match="float"):
+    with pytest.raises(InvalidAmountError, match="float"):
         client.tokenize(ctx, Card(CARD_NUMBER), amount=10.5)
     assert not [r for r in flex_server.requests if r.path == "/flex/v2/tokens"]
 
@@ -207,16 +207,15 @@ def test_missing_required_field_is_refused(flex_server: FlexServer) -> None:
     assert SECURITY_CODE not in str(info.value)
 
 
-def test_sessions_error_raises_api_exception(flex_server: FlexServer) -> None:
-    from CyberSource.rest import ApiException
-
+def test_sessions_error_raises_typed_error_with_reason(flex_server: FlexServer) -> None:
     client = _client(flex_server)
     error = {"reason": "INVALID_APIKEY", "message": "Merchant APIKEY is invalid"}
     flex_server.sessions_response = (400, {"Content-Type": "application/json"}, json.dumps(error).encode())
-    with pytest.raises(ApiException) as info:
+    with pytest.raises(BadRequestError) as info:
         client.create_capture_context()
     assert isinstance(info.value, HTTPError) and info.value.status == 400
-    assert "INVALID_APIKEY" in (info.value.body or "")
+    assert info.value.reason == "INVALID_APIKEY" and info.value.message == "Merchant APIKEY is invalid"
+    assert "INVALID_APIKEY" in str(info.value) and "INVALID_APIKEY" in (info.value.body or "")
 
 
 def test_capture_context_signed_by_foreign_key_is_refused(flex_server: FlexServer) -> None:
@@ -248,3 +247,47 @@ def test_no_card_data_or_secret_in_logs(flex_server: FlexServer, caplog: pytest.
     ctx = client.create_capture_context()
     client.tokenize(ctx, Card(CARD_NUMBER, "12", "2031", security_code=SECURITY_CODE))
     assert CARD_NUMBER not in caplog.text and SECURITY_CODE not in caplog.text and SECRET not in caplog.text
+
+
+# ------------------------------------------------------------- typed errors, masked locals
+
+
+def test_tokens_error_in_the_response_status_shape_is_typed(flex_server: FlexServer) -> None:
+    client = _client(flex_server)
+    ctx = client.create_capture_context()
+    body = {"responseStatus": {"status": 400, "reason": "VALIDATION_ERROR", "message": "Field validation error",
+                               "correlationId": "c-1", "details": [{"location": "data.paymentInformation.card.number",
+                                                                    "message": "Invalid card number"}]}}
+    flex_server.tokens_response = (400, {"Content-Type": "application/json"}, json.dumps(body).encode())
+    with pytest.raises(BadRequestError) as info:
+        client.tokenize(ctx, Card(CARD_NUMBER, "12", "2031"))
+    assert info.value.reason == "VALIDATION_ERROR"
+    assert info.value.details == (("data.paymentInformation.card.number", "Invalid card number"),)
+    assert "VALIDATION_ERROR" in str(info.value) and "data.paymentInformation.card.number" in str(info.value)
+
+
+def _library_locals_reprs(error: BaseException) -> list[str]:
+    out = []
+    tb = error.__traceback__
+    assert tb is not None
+    tb = tb.tb_next  # the first frame is this test's, which holds the caller's own data
+    while tb is not None:
+        out += [repr(value) for value in tb.tb_frame.f_locals.values()]
+        tb = tb.tb_next
+    return out
+
+
+@pytest.mark.parametrize("as_mapping", [False, True])
+def test_failed_tokenize_leaves_no_card_data_in_traceback_locals(flex_server: FlexServer, as_mapping: bool) -> None:
+    client = _client(flex_server)
+    ctx = client.create_capture_context()
+    flex_server.tokens_response = (500, {"Content-Type": "application/json"}, b"{}")
+    card: Any = Card(CARD_NUMBER, "12", "2031", security_code=SECURITY_CODE)
+    if as_mapping:  # the caller's own dict stays the caller's; ours must not copy it in the clear
+        card = Card(CARD_NUMBER, "12", "2031", security_code=SECURITY_CODE).to_fields()["paymentInformation"]["card"]
+    with pytest.raises(HTTPError) as info:
+        client.tokenize(ctx, card, bill_to={"first_name": "Ada"})
+    assert info.value.status == 500
+    reprs = _library_locals_reprs(info.value)
+    assert any("<card data: " in text for text in reprs), "the JWE data tree should be a local of tokenize"
+    assert not [r for r in reprs if CARD_NUMBER in r or f"'{SECURITY_CODE}'" in r]

@@ -46,6 +46,7 @@ from flex_ext.emulator import FlexEmulator
 from flex_ext.emulator_payroc import PayrocEmulator
 from flex_ext.errors import (
     AuthenticationError,
+    CardValidationError,
     FieldValidationError,
     FlexError,
     HTTPError,
@@ -418,7 +419,9 @@ def test_flex_client_failure_paths(
         watch.raises(HTTPError, "JWT shared secret unknown to the server", shared.create_capture_context)
 
     # card data the server or the client refuses
-    watch.raises(HTTPError, "Luhn failure", client.tokenize, ctx, card(number=BAD_PAN_SPACES))
+    watch.raises(CardValidationError, "Luhn failure", card, number=BAD_PAN_SPACES)
+    watch.raises(CardValidationError, "Luhn failure (mapping)", client.tokenize, ctx,
+                 {"number": BAD_PAN_SPACES, "expiration_month": EXP_MONTH, "expiration_year": EXP_YEAR})
     watch.raises(FieldValidationError, "missing expiry", client.tokenize, ctx,
                  Card(PAN_DASHES, security_code=SECURITY_CODE))
     watch.raises(FieldValidationError, "undeclared field", client.tokenize, ctx, card(),
