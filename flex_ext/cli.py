@@ -34,9 +34,6 @@ from .errors import AuthenticationError, FlexError, HTTPError, JWEError, JWTVali
 
 __all__ = ["UsageError", "build_parser", "describe_error", "main"]
 
-_TLS_HINT = (" (the server's certificate is not trusted: set ssl_ca_file in the merchant config "
-             "to its CA certificate, a PEM file)")
-
 
 class UsageError(FlexError):
     """A command-line option, an option's file or an environment variable cannot be used."""
@@ -264,17 +261,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _tls_untrusted(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    cause: Optional[BaseException] = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
-
-
 def describe_error(exc: BaseException) -> tuple[int, str]:
     """The exit status and the one-line message for an error that ended a command.
 
@@ -290,7 +276,7 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, UsageError):
         text = str(exc)
     elif isinstance(exc, FlexError):
-        text = f"{type(exc).__name__}: {str(exc).strip()}" + (_TLS_HINT if _tls_untrusted(exc) else "")
+        text = f"{type(exc).__name__}: {str(exc).strip()}"
     elif isinstance(exc, OSError):
         text = f"{exc.filename or type(exc).__name__}: {exc.strerror or 'failed'}"
     else:

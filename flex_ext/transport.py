@@ -8,6 +8,7 @@ the official SDK shares them, but the cache is bounded.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -113,6 +114,19 @@ class SealedBody:
         raise TypeError("SealedBody holds card data and is not picklable")
 
 
+def _untrusted_certificate(exc: BaseException) -> bool:
+    """Whether urllib3's error wraps a failed certificate verification (it nests the
+    ``ssl`` error in ``reason`` and the exception chain)."""
+    seen: set[int] = set()
+    cause: Optional[BaseException] = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(cause))
+        cause = getattr(cause, "reason", None) or cause.__cause__ or cause.__context__
+    return False
+
+
 def _failure(where: str, exc: Exception) -> TransportError:
     """The typed error for a urllib3 failure; it names the method, URL and kind only."""
     kind = type(exc).__name__
@@ -123,6 +137,9 @@ def _failure(where: str, exc: Exception) -> TransportError:
     if isinstance(exc, _Urllib3TimeoutError):
         return RequestTimeoutError(f"{where}: no response within the timeout ({kind})")
     if isinstance(exc, SSLError):
+        if _untrusted_certificate(exc):
+            return TransportError(f"{where}: TLS failure, the server's certificate is not trusted: set ssl_ca_file "
+                                  "in the merchant config to its CA certificate (a PEM file)")
         return TransportError(f"{where}: TLS failure ({kind}); check ssl_ca_file and the server certificate")
     if isinstance(exc, (ProxyError, ProtocolError)):
         return TransportError(f"{where}: connection failed ({kind})")

@@ -666,7 +666,7 @@ def test_cli(emu: FlexEmulator, watch: Watch, mode: str, tmp_path: Path, monkeyp
     assert code == 0 and json.loads(printed)["masked_card"].endswith("0039")
     monkeypatch.setattr(sys, "stdin", io.StringIO(card_file.read_text()))
     assert run(*base, "--card-json", "-")[0] == 0
-    assert run(*base, "--card-json", str(bad_card))[0] == 1
+    assert run(*base, "--card-json", str(bad_card))[0] == 2
     assert run(*base, "--card-json", str(short_card))[0] == 2  # card data the client rejects: a usage error
     assert run("capture-context", "--config", str(wrong_file))[0] == 1
     assert run("verify", expired_context(emu), "--config", str(config_file))[0] == 1
@@ -693,7 +693,7 @@ def test_cli_as_a_process(emu: FlexEmulator, watch: Watch, mode: str, tmp_path: 
     context = emu.issue_capture_context(merchant_id=MERCHANT)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT), str(ROOT / "generated" / "cybersource"), str(ROOT / "generated" / "payroc")]))
-    for card_text, expected in ((card_json, 0), (bad_json, 1)):
+    for card_text, expected in ((card_json, 0), (bad_json, 2)):
         done = subprocess.run(
             [sys.executable, "-m", "flex_ext.cli", "tokenize", "--capture-context", context,
              "--config", str(config_file), "--card-json", "-", "--json"],
