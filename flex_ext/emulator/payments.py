@@ -204,6 +204,7 @@ class _Card:
     expiration_month: str
     expiration_year: str
     has_security_code: bool
+    digits: int = 16
 
     def masked(self) -> dict[str, str]:
         return {"prefix": self.bin, "suffix": self.suffix, "type": self.type,
@@ -236,7 +237,7 @@ def _card_from(values: Mapping[str, Any], prefix: str) -> _Card:
         raise _invalid(prefix + "securityCode")
     detected = detect_card_types(number)
     card_type = _text(values, prefix + "type") or (detected[0] if detected else "001")
-    return _Card(number[:6], number[-4:], card_type, month.zfill(2), year, code is not None)
+    return _Card(number[:6], number[-4:], card_type, month.zfill(2), year, code is not None, len(number))
 
 
 @dataclass
@@ -698,7 +699,7 @@ class PaymentService:
         if token.card is not None:
             card = token.card
             body["paymentInformation"] = {"card": {
-                "number": card.bin + "X" * 6 + card.suffix, "expirationMonth": card.expiration_month,
+                "number": card.bin + "X" * (card.digits - 10) + card.suffix, "expirationMonth": card.expiration_month,
                 "expirationYear": card.expiration_year, "type": card.type}}
         if token.order:
             body["orderInformation"] = token.order
