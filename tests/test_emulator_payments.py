@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import pytest
 import urllib3
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from flex_ext.auth import signer_for
 from flex_ext.emulator import FlexEmulator
@@ -74,9 +75,15 @@ def assert_refused(result: tuple[int, Any, Any], reason: str, field: Optional[st
         assert body["details"] == [{"field": field, "reason": reason}]
 
 
+@pytest.fixture(scope="module")
+def signing_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 @pytest.fixture
-def emu() -> Any:
-    with FlexEmulator() as emulator:
+def emu(signing_key: rsa.RSAPrivateKey) -> Any:
+    # One signing key for the module: a fresh emulator per test without a key generation each.
+    with FlexEmulator(signing_key=signing_key, signing_kid="zu") as emulator:
         yield emulator
 
 
