@@ -306,7 +306,7 @@ class FlexEmulator:
         oversized_body: bool = False,
         truncated_body: bool = False,
     ) -> Fault:
-        """Make ``endpoint`` ("sessions", "public-keys" or "tokens") misbehave.
+        """Make ``endpoint`` (one of :data:`~flex_ext.emulator.faults.ENDPOINTS`) misbehave.
 
         ``times=N`` affects the next N requests only; ``None`` until ``clear_faults``.
         See :class:`~flex_ext.emulator.faults.Fault` for the effects.
