@@ -437,7 +437,8 @@ def test_no_void_after_settlement(emu: FlexEmulator) -> None:
     assert_refused(call(emu, "POST", f"/pts/v2/captures/{capture['id']}/voids", {}), "NOT_VOIDABLE")
     assert_refused(call(emu, "POST", f"/pts/v2/payments/{sale_id}/voids", {}), "NOT_VOIDABLE")
     # Settled money is refunded instead.
-    assert call(emu, "POST", f"/pts/v2/captures/{capture['id']}/refunds", {"orderInformation": order("10.00")})[0] == 201
+    refund = {"orderInformation": order("10.00")}
+    assert call(emu, "POST", f"/pts/v2/captures/{capture['id']}/refunds", refund)[0] == 201
 
 
 def test_settle_payments_now(emu: FlexEmulator) -> None:
@@ -552,18 +553,28 @@ def test_payments_survive_a_restart_on_the_same_state_dir(tmp_path: Any) -> None
         payment_id = pay(first, "10.00")["id"]
         call(first, "POST", f"/pts/v2/payments/{payment_id}/captures", {"orderInformation": order("4.00")})
         before = call(first, "GET", f"/tss/v2/transactions/{payment_id}")[1]
-    assert sorted(os.listdir(state_dir)) == ["payments.json"]
+    assert sorted(os.listdir(state_dir)) == ["payments.jsonl"]
     with FlexEmulator(state_dir=state_dir, default_merchant=False) as second:
         second.add_merchant(merchant.merchant_id, key_id=merchant.key_id, shared_secret=merchant.shared_secret)
         assert call(second, "GET", f"/tss/v2/transactions/{payment_id}")[1] == before
-        capture = {"orderInformation": order("6.01")}
-        assert_refused(call(second, "POST", f"/pts/v2/payments/{payment_id}/captures", capture), "EXCEEDS_AUTH_AMOUNT")
-        assert call(second, "POST", f"/pts/v2/payments/{payment_id}/captures", {"orderInformation": order("6.00")})[0] == 201
+        path = f"/pts/v2/payments/{payment_id}/captures"
+        assert_refused(call(second, "POST", path, {"orderInformation": order("6.01")}), "EXCEEDS_AUTH_AMOUNT")
+        assert call(second, "POST", path, {"orderInformation": order("6.00")})[0] == 201
+
+
+def test_a_torn_last_line_loses_only_that_change(tmp_path: Any, signing_key: rsa.RSAPrivateKey) -> None:
+    with FlexEmulator(state_dir=str(tmp_path), signing_key=signing_key) as first:
+        payment_id = pay(first)["id"]
+    with open(tmp_path / "payments.jsonl", "ab") as journal:
+        journal.write(b'{"id": "12345')
+    with FlexEmulator(state_dir=str(tmp_path), signing_key=signing_key) as second:
+        assert second.transaction(payment_id) is not None
+    assert b"12345" not in (tmp_path / "payments.jsonl").read_bytes()  # compacted at start
 
 
 def test_a_corrupt_state_file_is_reported(tmp_path: Any) -> None:
-    (tmp_path / "payments.json").write_text("{not json")
-    with pytest.raises(ValueError, match="payments.json is not a payments state file"):
+    (tmp_path / "payments.jsonl").write_text("{not json\n{}\n")
+    with pytest.raises(ValueError, match=r"payments\.jsonl is not a payments state file"):
         FlexEmulator(state_dir=str(tmp_path))
 
 
@@ -599,11 +610,13 @@ def test_no_card_number_or_security_code_leaks(tmp_path: Any, caplog: pytest.Log
     with FlexEmulator(state_dir=str(tmp_path)) as emu:
         token = token_for(emu, number=number, securityCode=code)
         requests = [
-            ("POST", "/pts/v2/payments", {"tokenInformation": {"transientTokenJwt": token}, "orderInformation": order()}),
+            ("POST", "/pts/v2/payments",
+             {"tokenInformation": {"transientTokenJwt": token}, "orderInformation": order()}),
             ("POST", "/pts/v2/payments", card_payment(number=number, securityCode=code)),
             ("POST", "/pts/v2/payments", card_payment("4051.00", number=number, securityCode=code)),
-            ("POST", "/pts/v2/credits", {"paymentInformation": {"card": {**CARD, "number": number, "securityCode": code}},
-                                         "orderInformation": order()}),
+            ("POST", "/pts/v2/credits",
+             {"paymentInformation": {"card": {**CARD, "number": number, "securityCode": code}},
+              "orderInformation": order()}),
             ("POST", "/pts/v2/payments", card_payment(number="4111111111111112", securityCode=code)),
         ]
         ids = []
@@ -614,7 +627,7 @@ def test_no_card_number_or_security_code_leaks(tmp_path: Any, caplog: pytest.Log
         for txn_id in ids:
             seen.append(call(emu, "GET", f"/tss/v2/transactions/{txn_id}")[2].data)
         seen.append(call(emu, "GET", f"/up/v1/payment-details/{token}")[2].data)
-        state = (tmp_path / "payments.json").read_bytes()
+        state = (tmp_path / "payments.jsonl").read_bytes()
     for blob in [*seen, state, caplog.text.encode()]:
         assert number.encode() not in blob
         assert b"4111111111111112" not in blob
@@ -627,15 +640,21 @@ def test_no_card_number_or_security_code_leaks(tmp_path: Any, caplog: pytest.Log
             return [leaf for value in node for leaf in leaves(value)]
         return [node]
 
-    for blob in [*seen, state]:
+    for blob in [*seen, *state.splitlines()]:
         assert code not in leaves(json.loads(blob))
 
 
-def test_a_payment_costs_the_emulator_well_under_10_ms(emu: FlexEmulator) -> None:
-    merchant_id = emu.merchant().merchant_id
-    body = json.dumps(card_payment()).encode()
-    service = emu._payments  # the in-process cost, without the HTTP client's share
-    started = time.perf_counter()
-    for _ in range(200):
-        assert service.handle("POST", "/pts/v2/payments", merchant_id, body)[0] == 201
-    assert (time.perf_counter() - started) / 200 < 0.005
+@pytest.mark.parametrize("persisted", [False, True])
+def test_a_payment_costs_the_emulator_well_under_10_ms(
+    tmp_path: Any, signing_key: rsa.RSAPrivateKey, persisted: bool
+) -> None:
+    with FlexEmulator(state_dir=str(tmp_path) if persisted else None, signing_key=signing_key) as emu:
+        merchant_id = emu.merchant().merchant_id
+        body = json.dumps(card_payment()).encode()
+        service = emu._payments  # the in-process cost, without the HTTP client's share
+        for _ in range(500):  # the cost must not grow with the number of stored payments
+            service.handle("POST", "/pts/v2/payments", merchant_id, body)
+        started = time.perf_counter()
+        for _ in range(200):
+            assert service.handle("POST", "/pts/v2/payments", merchant_id, body)[0] == 201
+        assert (time.perf_counter() - started) / 200 < 0.005

@@ -81,7 +81,7 @@ class FlexEmulator:
             signing_kid=signing_kid,
         )
         # Payments survive a restart only in a state_dir the caller chose.
-        state_file = None if self._own_state_dir else os.path.join(self._state_dir, "payments.json")
+        state_file = None if self._own_state_dir else os.path.join(self._state_dir, "payments.jsonl")
         self._payments = PaymentService(lambda: self._service.clock.now(), state_file)
         self._service.on_token_issued = self._payments.register_token
         self._registry = MerchantRegistry()

@@ -9,7 +9,7 @@ authenticated the merchant when :meth:`PaymentService.handle` runs.
 What is kept: per transaction the amounts, statuses, links between transactions and the
 card's BIN, last four digits, type and expiry; per transient token the same card facts and
 the order fields. A full card number or a security code is never stored, so neither can
-reach the optional ``payments.json`` state file or a response.
+reach the optional ``payments.jsonl`` state file or a response.
 """
 
 from __future__ import annotations
@@ -274,6 +274,12 @@ class _Txn:
     voided: bool = False
     reversed: bool = False
 
+    def record(self) -> bytes:
+        """One journal line; ``children`` is rebuilt from ``parent`` when loading."""
+        values = dataclasses.asdict(self)
+        del values["children"]
+        return _dump(values) + b"\n"
+
     @staticmethod
     def load(raw: Mapping[str, Any]) -> _Txn:
         values = dict(raw)
@@ -291,13 +297,9 @@ class PaymentService:
         self._lock = threading.Lock()
         self._txns: dict[str, _Txn] = {}
         self._tokens: OrderedDict[str, _Token] = OrderedDict()
+        self._changed: list[_Txn] = []
         if state_file is not None and os.path.exists(state_file):
-            with open(state_file, encoding="utf-8") as handle:
-                try:
-                    stored = json.load(handle)
-                    self._txns = {raw["id"]: _Txn.load(raw) for raw in stored["transactions"]}
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise ValueError(f"{state_file} is not a payments state file; delete it to start afresh") from exc
+            self._load(state_file)
 
     # -- transient tokens (called by the tokenization service) ----------------------------
 
@@ -361,11 +363,12 @@ class PaymentService:
         if request is None:
             return self._error(_Refusal("INVALID_DATA", "the request body must be a JSON object"))
         with self._lock:
+            self._changed = []
             try:
                 response: Response = getattr(self, handler)(merchant_id, request, *ids)
             except _Refusal as refusal:
                 return self._error(refusal)
-            self._save()
+            self._append(self._changed)
         return response
 
     def _error(self, refusal: _Refusal) -> Response:
@@ -398,6 +401,7 @@ class PaymentService:
 
     def _add(self, txn: _Txn) -> _Txn:
         self._txns[txn.id] = txn
+        self._changed.append(txn)
         if txn.parent is not None:
             self._txns[txn.parent].children.append(txn.id)
         return txn
@@ -438,18 +442,40 @@ class PaymentService:
         with self._lock:
             for txn in self._txns.values():
                 txn.settle_at = min(txn.settle_at, now)
-            self._save()
+            self._compact()
 
-    def _save(self) -> None:
-        """Write all transactions atomically (caller holds the lock); cards are masked facts only."""
+    # The state file is a journal: one JSON line per transaction state, the last one wins.
+    # Appending keeps a payment O(1) however many are stored; loading compacts the journal
+    # into a fresh file written atomically (temporary file, then rename).
+
+    def _append(self, changed: Sequence[_Txn]) -> None:
+        if self._state_file is not None and changed:
+            with open(self._state_file, "ab") as handle:
+                handle.write(b"".join(txn.record() for txn in changed))
+
+    def _load(self, path: str) -> None:
+        with open(path, "rb") as handle:
+            lines = handle.read().splitlines()
+        for number, line in enumerate(lines):
+            try:
+                txn = _Txn.load(json.loads(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                if number == len(lines) - 1:
+                    break  # the last append was cut short: that change is lost, nothing else
+                raise ValueError(f"{path} is not a payments state file; delete it to start afresh") from exc
+            self._txns[txn.id] = txn
+        for txn in self._txns.values():
+            if txn.parent is not None:
+                self._txns[txn.parent].children.append(txn.id)
+        self._compact()
+
+    def _compact(self) -> None:
         if self._state_file is None:
             return
-        data = _dump({"version": 1, "transactions": [dataclasses.asdict(t) for t in self._txns.values()]})
-        directory = os.path.dirname(self._state_file) or "."
-        fd, temp = tempfile.mkstemp(prefix=".payments-", dir=directory)
+        fd, temp = tempfile.mkstemp(prefix=".payments-", dir=os.path.dirname(self._state_file) or ".")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                handle.write(b"".join(txn.record() for txn in self._txns.values()))
             os.replace(temp, self._state_file)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -563,6 +589,7 @@ class PaymentService:
             raise _Refusal("INVALID_AMOUNT", "Decline - The reversal amount exceeds the authorized amount.")
         currency = _currency(request, "reversalInformation.amountDetails.currency", payment.currency)
         payment.reversed = True
+        self._changed.append(payment)
         reversal = self._add(self._new(merchant_id, "reversal", "REVERSED", amount, currency, request, payment))
         reversal.reconciliation_id = None
         body = self._follow_on_body(reversal, void=False)
@@ -607,6 +634,7 @@ class PaymentService:
         if problem:
             raise _Refusal("NOT_VOIDABLE", "Decline - " + problem)
         target.voided = True
+        self._changed.append(target)
         void = self._add(self._new(merchant_id, "void", "VOIDED", amount, target.currency, request, target))
         void.reconciliation_id = None
         body = self._follow_on_body(void, void=False)
