@@ -658,3 +658,14 @@ def test_a_payment_costs_the_emulator_well_under_10_ms(
         for _ in range(200):
             assert service.handle("POST", "/pts/v2/payments", merchant_id, body)[0] == 201
         assert (time.perf_counter() - started) / 200 < 0.005
+
+
+def test_concurrent_captures_never_exceed_the_authorization(emu: FlexEmulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    payment_id = pay(emu, "10.00")["id"]
+    path = f"/pts/v2/payments/{payment_id}/captures"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: call(emu, "POST", path, {"orderInformation": order("1.00")})[0], range(16)))
+    assert statuses.count(201) == 10
+    assert statuses.count(400) == 6
