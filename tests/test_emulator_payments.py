@@ -429,6 +429,17 @@ def test_capture_refund_and_void_rules(emu: FlexEmulator) -> None:
     assert call(emu, "POST", f"/pts/v2/payments/{payment_id}/captures", {"orderInformation": order("50.00")})[0] == 201
 
 
+def test_refunds_on_the_payment_and_on_its_captures_share_one_balance(emu: FlexEmulator) -> None:
+    payment_id = pay(emu, "10.00")["id"]
+    capture = call(emu, "POST", f"/pts/v2/payments/{payment_id}/captures", {"orderInformation": order("10.00")})[1]
+    assert call(emu, "POST", f"/pts/v2/payments/{payment_id}/refunds", {"orderInformation": order("8.00")})[0] == 201
+    refunds = f"/pts/v2/captures/{capture['id']}/refunds"
+    assert_refused(call(emu, "POST", refunds, {"orderInformation": order("2.01")}), "INVALID_AMOUNT")
+    # Voiding the capture would leave the payment's refund uncovered.
+    assert_refused(call(emu, "POST", f"/pts/v2/captures/{capture['id']}/voids", {}), "NOT_VOIDABLE")
+    assert call(emu, "POST", refunds, {"orderInformation": order("2.00")})[0] == 201
+
+
 def test_no_void_after_settlement(emu: FlexEmulator) -> None:
     payment_id = pay(emu)["id"]
     capture = call(emu, "POST", f"/pts/v2/payments/{payment_id}/captures", {"orderInformation": order("10.00")})[1]

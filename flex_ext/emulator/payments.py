@@ -313,8 +313,9 @@ class PaymentService:
             for path, value in values.items():
                 if path.startswith("paymentInformation.card."):
                     nested[path.rsplit(".", 1)[1]] = value
-            nested.setdefault("expirationMonth", "12")
-            nested.setdefault("expirationYear", "2099")
+            # A capture context may leave the expiry out; such a card never expires here (INFERRED).
+            nested["expirationMonth"] = nested.get("expirationMonth") or "12"
+            nested["expirationYear"] = nested.get("expirationYear") or "2099"
             with contextlib.suppress(_Refusal):
                 card = _card_from({"card": nested}, "card.")
         order: dict[str, Any] = {}
@@ -621,7 +622,10 @@ class PaymentService:
             raise _Refusal("INVALID_DATA", _MSG_INVALID_DATA)
         if capture.voided:
             raise _Refusal("CAPTURE_ALREADY_VOIDED", "Decline - The capture has been voided.")
-        return self._refund(merchant_id, request, capture, Decimal(capture.amount) - self._refunded(capture))
+        payment = self._txns[capture.parent or ""]
+        own = Decimal(capture.amount) - self._refunded(capture)
+        balance = min(own, self._captured(payment) - self._refunded(payment))
+        return self._refund(merchant_id, request, capture, balance)
 
     def _void(self, merchant_id: str, request: Mapping[str, Any], collection: str, txn_id: str) -> Response:
         kinds = {"payments": ("authorization", "sale"), "captures": ("capture",), "refunds": ("refund",),
@@ -630,7 +634,11 @@ class PaymentService:
         if target is None or target.status not in _APPROVED | {"PENDING"}:
             raise _Refusal("INVALID_DATA", _MSG_INVALID_DATA)
         amount = Decimal(target.billed if target.kind in ("authorization", "sale") else target.amount)
-        problem = _void_problem(target, amount, self._settled(target), self._refunded(target))
+        refunded = self._refunded(target) > 0
+        if target.kind == "capture":  # refunds made on the payment must stay covered by the other captures
+            payment = self._txns[target.parent or ""]
+            refunded = refunded or self._captured(payment) - amount < self._refunded(payment)
+        problem = _void_problem(target, amount, self._settled(target), refunded)
         if problem:
             raise _Refusal("NOT_VOIDABLE", "Decline - " + problem)
         target.voided = True
@@ -772,7 +780,7 @@ def _processor(card: _Card, reason: str) -> dict[str, Any]:
     return info
 
 
-def _void_problem(target: _Txn, amount: Decimal, settled: bool, refunded: Decimal) -> str:
+def _void_problem(target: _Txn, amount: Decimal, settled: bool, refunded: bool) -> str:
     """Why ``target`` cannot be voided ('' if it can); the rules are in docs/sandbox.md."""
     if target.voided:
         return "The transaction has already been voided."
@@ -780,7 +788,7 @@ def _void_problem(target: _Txn, amount: Decimal, settled: bool, refunded: Decima
         return "An authorization cannot be voided; reverse it (POST /pts/v2/payments/{id}/reversals)."
     if settled:
         return "The transaction has already been settled; refund it instead."
-    if refunded > 0:
+    if refunded:
         return "The transaction has refunds; void them first."
     return ""
 
