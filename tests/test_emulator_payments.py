@@ -680,3 +680,134 @@ def test_concurrent_captures_never_exceed_the_authorization(emu: FlexEmulator) -
         statuses = list(pool.map(lambda _: call(emu, "POST", path, {"orderInformation": order("1.00")})[0], range(16)))
     assert statuses.count(201) == 10
     assert statuses.count(400) == 6
+
+
+# -- the official SDK's payment classes against the sandbox ---------------------------------------
+
+# Runs in the official SDK's own venv (see test_official_sdk_interop.py): the checkout chain
+# the official samples run, with bodies built the samples' way (models, .__dict__, json.dumps).
+OFFICIAL_PAYMENTS_SCRIPT = r'''
+import importlib.metadata, json, sys, warnings
+warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+import CyberSource as m
+from CyberSource.logging.log_configuration import LogConfiguration
+from CyberSource.rest import ApiException
+
+# The interop test's workaround for the SDK's pkg_resources crash (compat notes 1.2).
+m.ApiClient.get_client_id = lambda self: "cybs-rest-sdk-python-" + importlib.metadata.version(
+    "cybersource-rest-client-python")
+
+
+def del_none(d):
+    for key, value in list(d.items()):
+        if value is None:
+            del d[key]
+        elif isinstance(value, dict):
+            del_none(value)
+    return d
+
+
+def body(model):
+    return json.dumps(del_none(model.__dict__))
+
+
+def call(method, *args):
+    try:
+        data, status, raw = method(*args, _request_timeout=(10, 60))
+    except ApiException as error:
+        return {"status": error.status, "body": json.loads(error.body)}
+    return {"status": status, "body": json.loads(raw) if raw else None,
+            "id": getattr(data, "id", None), "model_status": getattr(data, "status", None)}
+
+
+def payment(config, amount, capture=False, jti=None):
+    card = m.Ptsv2paymentsPaymentInformationCard(
+        number="4111111111111111", expiration_month="12", expiration_year="2031").__dict__
+    request = m.CreatePaymentRequest(
+        client_reference_information=m.Ptsv2paymentsClientReferenceInformation(code="TC50171_3").__dict__,
+        processing_information=m.Ptsv2paymentsProcessingInformation(capture=capture).__dict__,
+        payment_information=None if jti else m.Ptsv2paymentsPaymentInformation(card=card).__dict__,
+        token_information=m.Ptsv2paymentsTokenInformation(jti=jti).__dict__ if jti else None,
+        order_information=m.Ptsv2paymentsOrderInformation(amount_details=m.Ptsv2paymentsOrderInformationAmountDetails(
+            total_amount=amount, currency="USD").__dict__).__dict__,
+    )
+    return call(m.PaymentsApi(config).create_payment, body(request))
+
+
+def amount_order(model, amount):
+    return model(amount_details=m.Ptsv2paymentsidcapturesOrderInformationAmountDetails(
+        total_amount=amount, currency="USD").__dict__).__dict__
+
+
+def main():
+    case = json.load(sys.stdin)
+    config = dict(case["config"], ssl_verify=False)
+    log_config = LogConfiguration()
+    log_config.set_enable_log(True)
+    log_config.set_log_directory(case["log_directory"])
+    config["log_config"] = log_config
+    out = {"auth": payment(config, "102.21")}
+    auth_id = out["auth"]["id"]
+    out["capture"] = call(m.CaptureApi(config).capture_payment, body(m.CapturePaymentRequest(
+        order_information=amount_order(m.Ptsv2paymentsidcapturesOrderInformation, "102.21"))), auth_id)
+    out["over_capture"] = call(m.CaptureApi(config).capture_payment, body(m.CapturePaymentRequest(
+        order_information=amount_order(m.Ptsv2paymentsidcapturesOrderInformation, "1.00"))), auth_id)
+    out["refund"] = call(m.RefundApi(config).refund_capture, body(m.RefundCaptureRequest(
+        order_information=amount_order(m.Ptsv2paymentsidrefundsOrderInformation, "10.00"))), out["capture"]["id"])
+    void = body(m.VoidRefundRequest(
+        client_reference_information=m.Ptsv2paymentsidreversalsClientReferenceInformation(code="test_void").__dict__))
+    out["void_refund"] = call(m.VoidApi(config).void_refund, void, out["refund"]["id"])
+    second = payment(config, "102.21")["id"]
+    out["reversal"] = call(m.ReversalApi(config).auth_reversal, second, body(m.AuthReversalRequest(
+        reversal_information=m.Ptsv2paymentsidreversalsReversalInformation(
+            amount_details=m.Ptsv2paymentsidreversalsReversalInformationAmountDetails(total_amount="102.21").__dict__,
+            reason="testing").__dict__)))
+    out["void_auth"] = call(m.VoidApi(config).void_payment, void, second)
+    sale = payment(config, "102.21", capture=True)["id"]
+    out["void_sale"] = call(m.VoidApi(config).void_payment, void, sale)
+    out["decline"] = payment(config, "4051.00")
+    out["tss"] = call(m.TransactionDetailsApi(config).get_transaction, auth_id)
+    out["token_payment"] = payment(config, "15.00", jti=case["jti"])
+    out["token_details"] = call(m.TransientTokenDataV2Api(config).get_transaction_for_transient_token, case["token"])
+    sys.stdout.write("OFFICIAL_SDK_RESULT " + json.dumps(out) + "\n")
+
+
+main()
+'''
+
+
+@pytest.mark.slow
+def test_the_official_sdk_runs_the_checkout_chain_against_the_sandbox(tmp_path: Any) -> None:
+    import subprocess
+
+    from test_official_sdk_interop import _build_venv
+
+    python = _build_venv()
+    script = tmp_path / "official_payments.py"
+    script.write_text(OFFICIAL_PAYMENTS_SCRIPT, encoding="utf-8")
+    with FlexEmulator(tls=True) as emu:
+        token = token_for(emu)
+        jti = json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[1] + "=="))["jti"]
+        case = {"config": emu.merchant_config(), "token": token, "jti": jti, "log_directory": str(tmp_path / "logs")}
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+        done = subprocess.run(
+            [str(python), "-I", str(script)], input=json.dumps(case), capture_output=True, text=True,
+            timeout=300, cwd=tmp_path, env=env, check=False,
+        )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("OFFICIAL_SDK_RESULT ")]
+    assert done.returncode == 0 and len(lines) == 1, done.stderr[-3000:]
+    out = json.loads(lines[0][len("OFFICIAL_SDK_RESULT "):])
+    assert (out["auth"]["status"], out["auth"]["model_status"]) == (201, "AUTHORIZED")
+    assert len(out["auth"]["id"]) == 22
+    assert (out["capture"]["status"], out["capture"]["model_status"]) == (201, "PENDING")
+    assert (out["over_capture"]["status"], out["over_capture"]["body"]["reason"]) == (400, "EXCEEDS_AUTH_AMOUNT")
+    assert (out["refund"]["status"], out["refund"]["model_status"]) == (201, "PENDING")
+    assert (out["void_refund"]["status"], out["void_refund"]["model_status"]) == (201, "VOIDED")
+    assert (out["reversal"]["status"], out["reversal"]["model_status"]) == (201, "REVERSED")
+    assert (out["void_auth"]["status"], out["void_auth"]["body"]["reason"]) == (400, "NOT_VOIDABLE")
+    assert (out["void_sale"]["status"], out["void_sale"]["model_status"]) == (201, "VOIDED")
+    assert out["decline"]["body"]["errorInformation"]["reason"] == "INSUFFICIENT_FUND"
+    assert (out["tss"]["status"], out["tss"]["id"]) == (200, out["auth"]["id"])
+    assert (out["token_payment"]["status"], out["token_payment"]["model_status"]) == (201, "AUTHORIZED")
+    assert out["token_details"]["status"] == 200
+    assert out["token_details"]["body"]["paymentInformation"]["card"]["number"] == "411111XXXXXX1111"
