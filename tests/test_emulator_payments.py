@@ -474,6 +474,39 @@ def test_credit_and_its_void(emu: FlexEmulator) -> None:
     assert_refused(call(emu, "POST", f"/pts/v2/credits/{credit['id']}/voids", {}), "NOT_VOIDABLE")
 
 
+def test_timeout_reversal_finds_the_authorization_by_transaction_id(emu: FlexEmulator) -> None:
+    request = card_payment()
+    request["clientReferenceInformation"]["transactionId"] = "913000000001"
+    payment_id = call(emu, "POST", "/pts/v2/payments", request)[1]["id"]
+    reversal = {"clientReferenceInformation": {"transactionId": "913000000001"},
+                "reversalInformation": {"amountDetails": {"totalAmount": "10.00"}}}
+    status, body, _ = call(emu, "POST", "/pts/v2/reversals", reversal)
+    assert (status, body["status"]) == (201, "REVERSED")
+    assert body["clientReferenceInformation"]["transactionId"] == "913000000001"
+    assert len(body["clientReferenceInformation"]["code"]) == 13
+    capture = {"orderInformation": order("1.00")}
+    assert_refused(call(emu, "POST", f"/pts/v2/payments/{payment_id}/captures", capture), "AUTH_ALREADY_REVERSED")
+    assert_refused(call(emu, "POST", "/pts/v2/reversals", reversal), "AUTH_ALREADY_REVERSED")
+    # An authorization the emulator never saw: nothing to undo, still 201.
+    reversal["clientReferenceInformation"] = {"transactionId": "913000000002"}
+    assert call(emu, "POST", "/pts/v2/reversals", reversal)[1]["status"] == "REVERSED"
+    assert_refused(call(emu, "POST", "/pts/v2/reversals", {"reversalInformation": reversal["reversalInformation"]}),
+                   "MISSING_FIELD", "clientReferenceInformation.transactionId")
+
+
+def test_timeout_void_finds_the_sale_by_transaction_id(emu: FlexEmulator) -> None:
+    request = card_payment(capture=True)
+    request["clientReferenceInformation"]["transactionId"] = "913000000003"
+    sale_id = call(emu, "POST", "/pts/v2/payments", request)[1]["id"]
+    void = {"clientReferenceInformation": {"transactionId": "913000000003"}}
+    status, body, _ = call(emu, "POST", "/pts/v2/voids", void)
+    assert (status, body["status"]) == (201, "VOIDED")
+    assert body["voidAmountDetails"]["voidAmount"] == "10.00"
+    assert_refused(call(emu, "POST", f"/pts/v2/payments/{sale_id}/voids", {}), "NOT_VOIDABLE")
+    void["clientReferenceInformation"] = {"transactionId": "913000000004"}
+    assert call(emu, "POST", "/pts/v2/voids", void)[1]["status"] == "VOIDED"
+
+
 def test_wrong_method_is_405(emu: FlexEmulator) -> None:
     assert call(emu, "GET", "/pts/v2/payments")[0] == 405
 
@@ -766,6 +799,14 @@ def main():
     sale = payment(config, "102.21", capture=True)["id"]
     out["void_sale"] = call(m.VoidApi(config).void_payment, void, sale)
     out["decline"] = payment(config, "4051.00")
+    timeout_reference = m.Ptsv2paymentsClientReferenceInformation(transaction_id="913000000009").__dict__
+    out["timeout_reversal"] = call(m.ReversalApi(config).mit_reversal, body(m.MitReversalRequest(
+        client_reference_information=timeout_reference,
+        reversal_information=m.Ptsv2paymentsidreversalsReversalInformation(
+            amount_details=m.Ptsv2paymentsidreversalsReversalInformationAmountDetails(total_amount="102.21").__dict__,
+            reason="34").__dict__)))
+    out["timeout_void"] = call(m.VoidApi(config).mit_void, body(m.MitVoidRequest(
+        client_reference_information=timeout_reference)))
     out["tss"] = call(m.TransactionDetailsApi(config).get_transaction, auth_id)
     out["token_payment"] = payment(config, "15.00", jti=case["jti"])
     out["token_details"] = call(m.TransientTokenDataV2Api(config).get_transaction_for_transient_token, case["token"])
@@ -807,6 +848,8 @@ def test_the_official_sdk_runs_the_checkout_chain_against_the_sandbox(tmp_path: 
     assert (out["void_auth"]["status"], out["void_auth"]["body"]["reason"]) == (400, "NOT_VOIDABLE")
     assert (out["void_sale"]["status"], out["void_sale"]["model_status"]) == (201, "VOIDED")
     assert out["decline"]["body"]["errorInformation"]["reason"] == "INSUFFICIENT_FUND"
+    assert (out["timeout_reversal"]["status"], out["timeout_reversal"]["model_status"]) == (201, "REVERSED")
+    assert (out["timeout_void"]["status"], out["timeout_void"]["model_status"]) == (201, "VOIDED")
     assert (out["tss"]["status"], out["tss"]["id"]) == (200, out["auth"]["id"])
     assert (out["token_payment"]["status"], out["token_payment"]["model_status"]) == (201, "AUTHORIZED")
     assert out["token_details"]["status"] == 200

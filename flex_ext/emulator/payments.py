@@ -57,6 +57,8 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, str, str], ...] = tuple(
         (f"/pts/v2/captures/{_ID}/refunds", "POST", "refunds", "_refund_capture"),
         (f"/pts/v2/(payments|captures|refunds|credits)/{_ID}/voids", "POST", "voids", "_void"),
         ("/pts/v2/credits", "POST", "credits", "_credit"),
+        ("/pts/v2/reversals", "POST", "reversals", "_timeout_reversal"),
+        ("/pts/v2/voids", "POST", "voids", "_timeout_void"),
         (f"/tss/v2/transactions/{_ID}", "GET", "transactions", "_transaction"),
         (f"/up/v1/payment-details/{_ID}", "GET", "payment-details", "_details_by_token"),
         (f"/flex/v2/payment-details/{_ID}", "GET", "payment-details", "_details_by_jti"),
@@ -265,6 +267,7 @@ class _Txn:
     code: Optional[str]
     reconciliation_id: Optional[str]
     reason: str = ""
+    transaction_ref: Optional[str] = None  # clientReferenceInformation.transactionId, for timeout flows
     parent: Optional[str] = None
     children: list[str] = field(default_factory=list)
     card: Optional[_Card] = None
@@ -414,6 +417,7 @@ class PaymentService:
             id=self._new_id(), kind=kind, merchant_id=merchant_id, status=status, submitted=now,
             amount=_money(amount), total=_money(amount if total is None else total), currency=currency,
             code=_text(request, "clientReferenceInformation.code"),
+            transaction_ref=_text(request, "clientReferenceInformation.transactionId"),
             reconciliation_id=parent.reconciliation_id if parent else random_alnum(16, _RECONCILIATION_ALPHABET),
             parent=parent.id if parent else None, card=parent.card if parent else None,
             settle_at=now + SETTLEMENT_DELAY,
@@ -661,6 +665,48 @@ class PaymentService:
         body["processorInformation"] = {"approvalCode": "888888", "responseCode": "100"}
         return 201, dict(_HAL), _dump(body)
 
+    # Timeout reversal / void: the merchant does not know the id, only the transactionId it
+    # sent. A reference the emulator never saw still succeeds, with nothing to undo (INFERRED).
+
+    def _timeout_request(self, request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        reference = _text(request, "clientReferenceInformation.transactionId")
+        if reference is None:
+            raise _missing("clientReferenceInformation.transactionId")
+        client = dict(_get(request, "clientReferenceInformation"))
+        # The real service fills a missing code with a 13-digit millisecond timestamp.
+        client["code"] = client.get("code") or str(int(self._now() * 1000))
+        return reference, {**request, "clientReferenceInformation": client}
+
+    def _by_reference(self, merchant_id: str, reference: str, kinds: Sequence[str]) -> Optional[_Txn]:
+        found = [t for t in self._txns.values() if t.transaction_ref == reference and t.merchant_id == merchant_id]
+        found = [t for t in found if t.kind in kinds]
+        return found[-1] if found else None
+
+    def _timeout_reversal(self, merchant_id: str, request: Mapping[str, Any]) -> Response:
+        reference, request = self._timeout_request(request)
+        amount = _amount(request, "reversalInformation.amountDetails.totalAmount")
+        payment = self._by_reference(merchant_id, reference, ("authorization", "sale"))
+        if payment is not None and payment.status in _APPROVED:
+            return self._reverse(merchant_id, request, payment.id)
+        currency = _currency(request, "reversalInformation.amountDetails.currency", "USD")
+        reversal = self._add(self._new(merchant_id, "reversal", "REVERSED", amount, currency, request))
+        reversal.reconciliation_id = None
+        body = self._follow_on_body(reversal, void=False)
+        body["reversalAmountDetails"] = {"reversedAmount": reversal.amount, "currency": currency}
+        body["processorInformation"] = {"responseCode": "100"}
+        return 201, dict(_HAL), _dump(body)
+
+    def _timeout_void(self, merchant_id: str, request: Mapping[str, Any]) -> Response:
+        reference, request = self._timeout_request(request)
+        target = self._by_reference(merchant_id, reference, ("authorization", "sale", "capture", "refund", "credit"))
+        if target is not None:
+            collection = {"authorization": "payments", "sale": "payments", "capture": "captures", "refund": "refunds",
+                          "credit": "credits"}
+            return self._void(merchant_id, request, collection[target.kind], target.id)
+        void = self._add(self._new(merchant_id, "void", "VOIDED", Decimal(0), "", request))
+        void.reconciliation_id = None
+        return 201, dict(_HAL), _dump(self._follow_on_body(void, void=False))
+
     def _follow_on_body(self, txn: _Txn, void: bool) -> dict[str, Any]:
         links = {"self": _link(txn, "GET")}
         if void:
@@ -804,7 +850,10 @@ def _application(name: str, txn: _Txn) -> dict[str, Any]:
 
 
 def _client_reference(txn: _Txn) -> dict[str, Any]:
-    return {"code": txn.code} if txn.code is not None else {}
+    reference = {"code": txn.code} if txn.code is not None else {}
+    if txn.transaction_ref is not None:
+        reference["transactionId"] = txn.transaction_ref
+    return reference
 
 
 def _link(txn: _Txn, method: str, suffix: str = "") -> dict[str, str]:
