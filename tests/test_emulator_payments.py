@@ -507,6 +507,28 @@ def test_timeout_void_finds_the_sale_by_transaction_id(emu: FlexEmulator) -> Non
     assert call(emu, "POST", "/pts/v2/voids", void)[1]["status"] == "VOIDED"
 
 
+def test_incremental_authorization_raises_what_can_be_captured(emu: FlexEmulator) -> None:
+    payment_id = pay(emu, "20.00")["id"]
+    increment = {"orderInformation": {"amountDetails": {"additionalAmount": "22.49", "currency": "USD"}}}
+    status, body, _ = call(emu, "PATCH", f"/pts/v2/payments/{payment_id}", increment)
+    assert (status, body["status"]) == (201, "AUTHORIZED")
+    assert body["orderInformation"]["amountDetails"] == {
+        "totalAmount": "42.49", "authorizedAmount": "22.49", "currency": "USD"
+    }
+    assert body["reconciliationId"] == body["id"] != payment_id
+    assert body["_links"]["capture"]["href"] == f"/pts/v2/payments/{payment_id}/captures"
+    declined = {"orderInformation": {"amountDetails": {"additionalAmount": "4051.00", "currency": "USD"}}}
+    status, body, _ = call(emu, "PATCH", f"/pts/v2/payments/{payment_id}", declined)
+    assert (status, body["status"], body["errorInformation"]["reason"]) == (201, "DECLINED", "INSUFFICIENT_FUND")
+    path = f"/pts/v2/payments/{payment_id}/captures"
+    assert_refused(call(emu, "POST", path, {"orderInformation": order("42.50")}), "EXCEEDS_AUTH_AMOUNT")
+    assert call(emu, "POST", path, {"orderInformation": order("42.49")})[0] == 201
+    unknown = call(emu, "PATCH", "/pts/v2/payments/1234567890123456789012", increment)
+    assert_refused(unknown, "INVALID_PAYMENT_ID")
+    step = emu.transaction(payment_id)
+    assert step is not None and step["orderInformation"]["amountDetails"]["authorizedAmount"] == "42.49"
+
+
 def test_wrong_method_is_405(emu: FlexEmulator) -> None:
     assert call(emu, "GET", "/pts/v2/payments")[0] == 405
 
@@ -799,6 +821,10 @@ def main():
     sale = payment(config, "102.21", capture=True)["id"]
     out["void_sale"] = call(m.VoidApi(config).void_payment, void, sale)
     out["decline"] = payment(config, "4051.00")
+    third = payment(config, "20.00")["id"]
+    out["increment"] = call(m.PaymentsApi(config).increment_auth, third, body(m.IncrementAuthRequest(
+        order_information=m.Ptsv2paymentsidOrderInformation(amount_details=m.Ptsv2paymentsidOrderInformationAmountDetails(
+            additional_amount="22.49", currency="USD").__dict__).__dict__)))
     timeout_reference = m.Ptsv2paymentsClientReferenceInformation(transaction_id="913000000009").__dict__
     out["timeout_reversal"] = call(m.ReversalApi(config).mit_reversal, body(m.MitReversalRequest(
         client_reference_information=timeout_reference,
@@ -848,6 +874,8 @@ def test_the_official_sdk_runs_the_checkout_chain_against_the_sandbox(tmp_path: 
     assert (out["void_auth"]["status"], out["void_auth"]["body"]["reason"]) == (400, "NOT_VOIDABLE")
     assert (out["void_sale"]["status"], out["void_sale"]["model_status"]) == (201, "VOIDED")
     assert out["decline"]["body"]["errorInformation"]["reason"] == "INSUFFICIENT_FUND"
+    assert (out["increment"]["status"], out["increment"]["model_status"]) == (201, "AUTHORIZED")
+    assert out["increment"]["body"]["orderInformation"]["amountDetails"]["totalAmount"] == "42.49"
     assert (out["timeout_reversal"]["status"], out["timeout_reversal"]["model_status"]) == (201, "REVERSED")
     assert (out["timeout_void"]["status"], out["timeout_void"]["model_status"]) == (201, "VOIDED")
     assert (out["tss"]["status"], out["tss"]["id"]) == (200, out["auth"]["id"])

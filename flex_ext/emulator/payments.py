@@ -51,6 +51,7 @@ _ROUTES: tuple[tuple[re.Pattern[str], str, str, str], ...] = tuple(
     (re.compile(pattern), method, endpoint, handler)
     for pattern, method, endpoint, handler in (
         ("/pts/v2/payments", "POST", "payments", "_create_payment"),
+        (f"/pts/v2/payments/{_ID}", "PATCH", "payments", "_increment"),
         (f"/pts/v2/payments/{_ID}/captures", "POST", "captures", "_capture"),
         (f"/pts/v2/payments/{_ID}/reversals", "POST", "reversals", "_reverse"),
         (f"/pts/v2/payments/{_ID}/refunds", "POST", "refunds", "_refund_payment"),
@@ -114,12 +115,12 @@ _REASONS = {
 _APPROVED = frozenset({"AUTHORIZED", "PARTIAL_AUTHORIZED", "AUTHORIZED_PENDING_REVIEW", "AUTHORIZED_RISK_DECLINED"})
 _APPLICATION = {
     "authorization": "ics_auth", "capture": "ics_bill", "refund": "ics_credit", "credit": "ics_credit",
-    "reversal": "ics_auth_reversal", "void": "ics_void",
+    "reversal": "ics_auth_reversal", "void": "ics_void", "increment": "ics_incremental_auth",
 }
 _SELF_PATH = {
     "authorization": "/pts/v2/payments/", "sale": "/pts/v2/payments/", "capture": "/pts/v2/captures/",
     "refund": "/pts/v2/refunds/", "reversal": "/pts/v2/reversals/", "void": "/pts/v2/voids/",
-    "credit": "/pts/v2/credits/",
+    "credit": "/pts/v2/credits/", "increment": "/pts/v2/payments/",
 }
 
 
@@ -582,6 +583,35 @@ class PaymentService:
         capture = self._add(self._new(merchant_id, "capture", "PENDING", amount, currency, request, payment))
         body = self._follow_on_body(capture, void=True)
         body["orderInformation"] = {"amountDetails": {"totalAmount": capture.amount, "currency": currency}}
+        return 201, dict(_HAL), _dump(body)
+
+    def _increment(self, merchant_id: str, request: Mapping[str, Any], payment_id: str) -> Response:
+        """Incremental authorization: the triggers apply to ``additionalAmount``."""
+        increment = _amount(request, "orderInformation.amountDetails.additionalAmount")
+        payment = self._find(merchant_id, payment_id, ("authorization",))
+        if payment is None or payment.status not in _APPROVED or payment.reversed:
+            raise _Refusal("INVALID_PAYMENT_ID", _MSG_MISSING_AUTH)
+        currency = _currency(request, _CURRENCY, payment.currency)
+        assert payment.card is not None
+        status, reason, authorized = _outcome(request, payment.card, increment, self._now())
+        txn = self._add(self._new(merchant_id, "increment", status, authorized, currency, request, payment))
+        txn.reason, txn.reconciliation_id = reason, txn.id
+        body = self._follow_on_body(txn, void=False)
+        if reason:
+            body["errorInformation"] = {"reason": reason, "message": _REASONS[reason][2]}
+        if status in _APPROVED:
+            payment.amount = _money(Decimal(payment.amount) + authorized)
+            payment.total = _money(Decimal(payment.total) + increment)
+            self._changed.append(payment)
+            txn.processor = _processor(payment.card, reason)
+            body["processorInformation"] = txn.processor
+            # The real answer links the original authorization and shows the running total.
+            body["_links"] = {"self": _link(payment, "GET"), "authReversal": _link(payment, "POST", "/reversals"),
+                              "capture": _link(payment, "POST", "/captures")}
+            body["orderInformation"] = {"amountDetails": {"totalAmount": payment.amount, "authorizedAmount": txn.amount,
+                                                          "currency": currency}}
+        else:
+            del body["_links"]
         return 201, dict(_HAL), _dump(body)
 
     def _reverse(self, merchant_id: str, request: Mapping[str, Any], payment_id: str) -> Response:
