@@ -524,9 +524,9 @@ class PaymentService:
             if token is not None:
                 token.used = True  # one successful authorization spends a token (checkout.md §7)
         self._add(txn)
-        return 201, dict(_HAL), _dump(self._payment_body(txn, request))
+        return 201, dict(_HAL), _dump(self._payment_body(txn))
 
-    def _payment_body(self, txn: _Txn, request: Mapping[str, Any]) -> dict[str, Any]:
+    def _payment_body(self, txn: _Txn) -> dict[str, Any]:
         body: dict[str, Any] = {
             "clientReferenceInformation": _client_reference(txn), "id": txn.id, "status": txn.status,
         }
