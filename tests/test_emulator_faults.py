@@ -137,7 +137,7 @@ def test_clear_faults_restores_every_endpoint(emu: FlexEmulator, client: Client)
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"endpoint": "payments", "status": 500},
+        {"endpoint": "no-such-endpoint", "status": 500},
         {"endpoint": "tokens", "status": 200},
         {"endpoint": "tokens", "status": 500, "times": 0},
         {"endpoint": "tokens", "latency": -1.0},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ from .clock import EmulatorClock
 from .faults import Fault, FaultBoard
 from .fields import parse_session_fields
 from .merchants import Merchant, MerchantRegistry, make_p12, new_key_id, new_shared_secret
+from .payments import PaymentService
 from .server import FlexHTTPServer
 from .service import (
     CAPTURE_CONTEXT_LIFETIME,
@@ -78,6 +80,10 @@ class FlexEmulator:
             signing_key=signing_key,
             signing_kid=signing_kid,
         )
+        # Payments survive a restart only in a state_dir the caller chose.
+        state_file = None if self._own_state_dir else os.path.join(self._state_dir, "payments.jsonl")
+        self._payments = PaymentService(lambda: self._service.clock.now(), state_file)
+        self._service.on_token_issued = self._payments.register_token
         self._registry = MerchantRegistry()
         self._faults = FaultBoard()
         self._server: Optional[FlexHTTPServer] = None
@@ -96,7 +102,7 @@ class FlexEmulator:
         ssl_context = None
         if self._tls:
             ssl_context, self._ca_cert_path = make_server_context(self._state_dir)
-        server = FlexHTTPServer(self._port, self._service, self._registry, self._faults, ssl_context)
+        server = FlexHTTPServer(self._port, self._service, self._registry, self._faults, ssl_context, self._payments)
         self._server = server
         self._service.origin = self.base_url
         # A short poll interval keeps stop() fast (shutdown waits for one poll).
@@ -300,7 +306,7 @@ class FlexEmulator:
         oversized_body: bool = False,
         truncated_body: bool = False,
     ) -> Fault:
-        """Make ``endpoint`` ("sessions", "public-keys" or "tokens") misbehave.
+        """Make ``endpoint`` (one of :data:`~flex_ext.emulator.faults.ENDPOINTS`) misbehave.
 
         ``times=N`` affects the next N requests only; ``None`` until ``clear_faults``.
         See :class:`~flex_ext.emulator.faults.Fault` for the effects.
@@ -349,6 +355,16 @@ class FlexEmulator:
         """The merchant a capture context was issued to, by its ``flx.jwk`` kid (None if unknown)."""
         session = self._service.session(kid)
         return None if session is None else session.merchant_id
+
+    # -- checkout sandbox (payments.py, docs/sandbox.md) ---------------------------------
+
+    def transaction(self, transaction_id: str) -> Optional[dict[str, Any]]:
+        """What ``GET /tss/v2/transactions/{id}`` shows for any merchant's transaction (None if unknown)."""
+        return self._payments.transaction(None, transaction_id)
+
+    def settle_payments(self) -> None:
+        """Settle every capture, sale, refund and credit now: from then on they cannot be voided."""
+        self._payments.settle()
 
     # -- in-process helpers -------------------------------------------------------------
 

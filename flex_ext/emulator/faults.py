@@ -11,10 +11,12 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Optional
 
+from .payments import PAYMENT_ENDPOINTS
+
 __all__ = ["ENDPOINTS", "OVERSIZED_BODY_BYTES", "Fault", "FaultBoard"]
 
 #: Endpoint names used by fault injection and request counters.
-ENDPOINTS = ("sessions", "public-keys", "tokens")
+ENDPOINTS = ("sessions", "public-keys", "tokens", *PAYMENT_ENDPOINTS)
 
 
 #: Size of the body sent by an ``oversized_body`` fault: above the client's 10 MiB cap.

@@ -26,6 +26,7 @@ from .faults import OVERSIZED_BODY_BYTES, Fault, FaultBoard
 from .fields import FieldProblem, parse_session_fields
 from .jose import parse_json_object
 from .merchants import MerchantRegistry
+from .payments import PAYMENT_ENDPOINTS, PaymentService, route
 from .service import FlexService, TokenizationError
 
 __all__ = ["FlexHTTPServer"]
@@ -78,8 +79,10 @@ class FlexHTTPServer(ThreadingHTTPServer):
         registry: MerchantRegistry,
         faults: FaultBoard,
         ssl_context: Optional[ssl.SSLContext] = None,
+        payments: Optional[PaymentService] = None,
     ) -> None:
         self.service = service
+        self.payments = payments
         self.registry = registry
         self.faults = faults
         self.ssl_context = ssl_context
@@ -192,6 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str) -> tuple[Optional[str], Optional[str], str]:
         """(endpoint name, public-key kid, allowed method) for the request path."""
         path = urlsplit(self.path).path
+        payment_route = route(path) if self.app.payments is not None else None
+        if payment_route is not None:
+            return payment_route[0], None, payment_route[1]
         if path == "/flex/v2/sessions":
             return "sessions", None, "POST"
         if path == "/flex/v2/tokens":
@@ -224,7 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
             return
         try:
-            if fault is not None and fault.status is not None:
+            if endpoint in PAYMENT_ENDPOINTS:
+                response = self._payments(method, body, fault)
+            elif fault is not None and fault.status is not None:
                 response = self._injected_error(endpoint, fault.status)
             elif endpoint == "sessions":
                 response = self._sessions(body)
@@ -334,6 +342,21 @@ class _Handler(BaseHTTPRequestHandler):
             return _flat_error(400, "UNIFIEDPAYMENTS_VALIDATION_FIELDS", "invalid fields", exc.details)
         token = self.app.service.create_capture_context(merchant.merchant_id, required, optional)
         return 201, {"Content-Type": "application/jwt"}, token.encode("ascii")
+
+    def _payments(self, method: str, body: bytes, fault: Optional[Fault]) -> Response:
+        """The checkout sandbox (payments.py), behind the same merchant authentication."""
+        payments = cast(PaymentService, self.app.payments)
+        if fault is not None and fault.status is not None:
+            return payments.injected_error(fault.status)
+        request, duplicate = self._signed_request(method, body)
+        try:
+            if duplicate is not None:
+                raise AuthFailure(f"{duplicate} header appears more than once")
+            merchant = authenticate(request, self.app.registry, self.app.service.clock.now())
+        except AuthFailure as exc:
+            headers = {"Content-Type": "application/json", "x-emulator-reason": exc.reason}
+            return 401, headers, _json({"response": {"rmsg": "Authentication Failed"}})
+        return payments.handle(method, urlsplit(self.path).path, merchant.merchant_id, body)
 
     def _public_key(self, kid: str) -> Response:
         jwk = self.app.service.public_jwk(kid)

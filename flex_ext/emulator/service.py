@@ -16,7 +16,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -118,6 +118,8 @@ class FlexService:
         self.context_lifetime = context_lifetime
         self.token_lifetime = token_lifetime
         self.origin = "http://127.0.0.1"
+        #: Told of every issued token (merchant id, JWT, claims, clear values): the payments sandbox.
+        self.on_token_issued: Optional[Callable[[str, str, Mapping[str, Any], Mapping[str, str]], None]] = None
         self._lock = threading.Lock()
         self._signing_keys: dict[str, rsa.RSAPrivateKey] = {}
         self._current_kid = ""
@@ -293,7 +295,6 @@ class FlexService:
         if card_problems:
             raise _validation("the card data is not valid", card_problems)
         content = _masked_content(values)
-        del values
         with self._lock:
             if session.uses >= self.usage_limit:
                 raise TokenizationError(
@@ -311,7 +312,11 @@ class FlexService:
             "jti": random_alnum(64, string.digits + string.ascii_uppercase),
             "content": content,
         }
-        return sign_rs256({"kid": session.kid, "alg": "RS256"}, claims, session.private_key)
+        token = sign_rs256({"kid": session.kid, "alg": "RS256"}, claims, session.private_key)
+        if self.on_token_issued is not None:
+            self.on_token_issued(session.merchant_id, token, claims, values)
+        del values
+        return token
 
 
 def _masked_content(values: Mapping[str, str]) -> dict[str, Any]:
