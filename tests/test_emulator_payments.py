@@ -370,9 +370,26 @@ def test_reversal_rules(emu: FlexEmulator) -> None:
     assert_refused(call(emu, "POST", path, reversal), "TRANSACTION_ALREADY_REVERSED_OR_SETTLED")
 
 
-def test_void_of_an_authorization_is_refused(emu: FlexEmulator) -> None:
+def test_void_of_an_uncaptured_authorization_releases_it(emu: FlexEmulator) -> None:
+    # The official void-payment sample voids a plain authorization and expects 201.
     payment_id = pay(emu)["id"]
+    status, body, _ = call(emu, "POST", f"/pts/v2/payments/{payment_id}/voids", {})
+    assert (status, body["status"]) == (201, "VOIDED")
+    assert body["voidAmountDetails"]["voidAmount"] == "10.00"
+    capture = {"orderInformation": order("5.00")}
+    assert_refused(call(emu, "POST", f"/pts/v2/payments/{payment_id}/captures", capture),
+                   "TRANSACTION_ALREADY_REVERSED_OR_SETTLED")
     assert_refused(call(emu, "POST", f"/pts/v2/payments/{payment_id}/voids", {}), "NOT_VOIDABLE")
+
+
+def test_void_of_a_captured_or_reversed_authorization_is_refused(emu: FlexEmulator) -> None:
+    captured = pay(emu)["id"]
+    call(emu, "POST", f"/pts/v2/payments/{captured}/captures", {"orderInformation": order("5.00")})
+    assert_refused(call(emu, "POST", f"/pts/v2/payments/{captured}/voids", {}), "NOT_VOIDABLE")
+    reversed_id = pay(emu)["id"]
+    reversal = {"reversalInformation": {"amountDetails": {"totalAmount": "10.00"}}}
+    assert call(emu, "POST", f"/pts/v2/payments/{reversed_id}/reversals", reversal)[0] == 201
+    assert_refused(call(emu, "POST", f"/pts/v2/payments/{reversed_id}/voids", {}), "NOT_VOIDABLE")
 
 
 def test_sale_void_and_no_second_void(emu: FlexEmulator) -> None:
@@ -871,7 +888,7 @@ def test_the_official_sdk_runs_the_checkout_chain_against_the_sandbox(tmp_path: 
     assert (out["refund"]["status"], out["refund"]["model_status"]) == (201, "PENDING")
     assert (out["void_refund"]["status"], out["void_refund"]["model_status"]) == (201, "VOIDED")
     assert (out["reversal"]["status"], out["reversal"]["model_status"]) == (201, "REVERSED")
-    assert (out["void_auth"]["status"], out["void_auth"]["body"]["reason"]) == (400, "NOT_VOIDABLE")
+    assert (out["void_auth"]["status"], out["void_auth"]["model_status"]) == (201, "VOIDED")
     assert (out["void_sale"]["status"], out["void_sale"]["model_status"]) == (201, "VOIDED")
     assert out["decline"]["body"]["errorInformation"]["reason"] == "INSUFFICIENT_FUND"
     assert (out["increment"]["status"], out["increment"]["model_status"]) == (201, "AUTHORIZED")

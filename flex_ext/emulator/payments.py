@@ -568,6 +568,8 @@ class PaymentService:
             raise _Refusal("MISSING_AUTH", _MSG_MISSING_AUTH)
         if payment.reversed:
             raise _Refusal("AUTH_ALREADY_REVERSED", "Decline - The authorization has already been reversed.")
+        if payment.voided and payment.kind == "authorization":
+            raise _Refusal("TRANSACTION_ALREADY_REVERSED_OR_SETTLED", "Decline - The authorization has been voided.")
         return payment
 
     def _capture(self, merchant_id: str, request: Mapping[str, Any], payment_id: str) -> Response:
@@ -667,8 +669,10 @@ class PaymentService:
         target = self._find(merchant_id, txn_id, kinds)
         if target is None or target.status not in _APPROVED | {"PENDING"}:
             raise _Refusal("INVALID_DATA", _MSG_INVALID_DATA)
-        amount = Decimal(target.billed if target.kind in ("authorization", "sale") else target.amount)
+        amount = Decimal(target.billed if target.kind == "sale" else target.amount)
         refunded = self._refunded(target) > 0
+        if target.kind == "authorization" and self._children(target, "capture"):
+            raise _Refusal("NOT_VOIDABLE", "Decline - The authorization has been captured; void the captures first.")
         if target.kind == "capture":  # refunds made on the payment must stay covered by the other captures
             payment = self._txns[target.parent or ""]
             refunded = refunded or self._captured(payment) - amount < self._refunded(payment)
@@ -860,8 +864,8 @@ def _void_problem(target: _Txn, amount: Decimal, settled: bool, refunded: bool) 
     """Why ``target`` cannot be voided ('' if it can); the rules are in docs/sandbox.md."""
     if target.voided:
         return "The transaction has already been voided."
-    if target.kind in ("authorization", "sale") and amount == 0:
-        return "An authorization cannot be voided; reverse it (POST /pts/v2/payments/{id}/reversals)."
+    if target.reversed:
+        return "The authorization has already been reversed."
     if settled:
         return "The transaction has already been settled; refund it instead."
     if refunded:
