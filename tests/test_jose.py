@@ -95,8 +95,29 @@ def test_ps256_and_rs512_are_rejected_by_default() -> None:
     for alg in ("PS256", "RS512"):
         with pytest.raises(JWTValidationError, match="not accepted"):
             verify_signature(parse_compact_jwt(_token(alg)), signing_key().public_key())
-    # RS512 only when the caller allows it (compat path)
-    verify_signature(parse_compact_jwt(_token("RS512")), signing_key().public_key(), ("RS256", "RS512"))
+    # RS256 is the one algorithm: a caller allowing RS512 too does not make it accepted
+    with pytest.raises(JWTValidationError, match="'RS512' is not accepted"):
+        verify_signature(parse_compact_jwt(_token("RS512")), signing_key().public_key(), ("RS256", "RS512"))
+
+
+@pytest.mark.parametrize("name", ["jwk", "jku", "x5u", "x5c"])
+def test_header_borne_keys_are_rejected(name: str) -> None:
+    token = mint_jwt({"kid": "k", "alg": "RS256", name: "https://attacker.example/key"}, CLAIMS, signing_key())
+    with pytest.raises(JWTValidationError, match=f"'{name}'"):
+        verify_signature(parse_compact_jwt(token), signing_key().public_key())
+
+
+def test_a_verification_key_under_2048_bits_is_rejected() -> None:
+    weak = rsa_key("weak", 1024)
+    with pytest.raises(JWKValidationError, match="1024 bits"):
+        verify_signature(parse_compact_jwt(_token(key=weak)), weak.public_key())
+
+
+def test_verification_imports_pyjwt() -> None:
+    import sys
+
+    verify_signature(parse_compact_jwt(_token()), signing_key().public_key())
+    assert "jwt" in sys.modules
 
 
 def test_crit_header_is_rejected() -> None:
