@@ -19,6 +19,7 @@ wrong, never the token or key material.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import math
 import time
@@ -60,6 +61,7 @@ MAX_JWT_LENGTH = 64 * 1024
 MIN_RSA_BITS = 2048
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 #: The one JWS algorithm of Flex; PyJWT is asked for nothing else.
 _RS256 = "RS256"
 #: Header parameters that would let the token choose its own verification key.
@@ -85,13 +87,14 @@ def b64url_decode(value: str, what: str = "value") -> bytes:
     raw = value.encode("ascii")
     if raw.translate(None, _ALPHABET):
         raise JWTValidationError(f"{what} is not valid base64url (character outside the alphabet)")
-    if len(raw) % 4 == 1:
+    rem = len(raw) % 4
+    if rem == 1:
         raise JWTValidationError(f"{what} is not valid base64url (impossible length)")
-    decoded = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
-    # Re-encoding catches non-zero unused bits in the last character.
-    if len(raw) % 4 and base64.urlsafe_b64encode(decoded).rstrip(b"=") != raw:
+    # The last character of a 2- or 3-character group carries 4 or 2 unused bits, which must
+    # be zero: otherwise two texts would decode to the same bytes.
+    if rem and _ALPHABET.index(raw[-1]) & (0x0F if rem == 2 else 0x03):
         raise JWTValidationError(f"{what} is not valid base64url (non-canonical encoding)")
-    return decoded
+    return binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"=" * (-len(raw) % 4))
 
 
 def _refuse_constant(name: str) -> Any:
@@ -175,7 +178,7 @@ def check_alg(parsed: ParsedJWT, allowed_algs: Iterable[str] = (_RS256,), what: 
     for name in _KEY_HEADERS:
         if name in header:
             raise JWTValidationError(f"{what} header carries its own key ({name!r}), which is never trusted")
-    return alg
+    return _RS256
 
 
 _RS256_ALGORITHM: list[Algorithm] = []

@@ -78,15 +78,15 @@ def normalize_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, s
                 where = _safe_path(prefix) or "the root"
                 raise FieldValidationError(f"field names must be non-empty strings (under {where})")
             path = prefix + tuple(key.split("."))
-            if any(not p for p in path):
+            if "" in path:
                 raise FieldValidationError(f"field {_safe_path(path)} has an empty name segment")
-            if isinstance(value, Mapping):
+            if not isinstance(value, str):  # checked first: leaves are strings, and cheaper to test
+                if not isinstance(value, Mapping):
+                    raise FieldValidationError(
+                        f"field {_safe_path(path)} must be a string, not {type(value).__name__}"
+                    )
                 walk(value, path)
                 continue
-            if not isinstance(value, str):
-                raise FieldValidationError(
-                    f"field {_safe_path(path)} must be a string, not {type(value).__name__}"
-                )
             dotted = ".".join(path)
             if dotted in leaves:
                 raise FieldValidationError(f"field {_safe_path(path)} is given twice")
