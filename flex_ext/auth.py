@@ -234,6 +234,11 @@ class _JwtSigner:
         self._telemetry = _telemetry(config)
         self._clock = clock
         self._new_jti = new_jti
+        self._setup(config)
+
+    def _setup(self, config: MerchantConfig) -> None:
+        """Load the variant's key (at construction, so a bad key fails early)."""
+        raise NotImplementedError
 
     def claims(self, method: str, path: str, body: bytes | None) -> dict[str, Any]:
         """The JWT payload for one request (``exp = iat + 120``)."""
@@ -282,14 +287,7 @@ class JwtSharedSecretSigner(_JwtSigner):
 
     _alg = "HS256"
 
-    def __init__(
-        self,
-        config: MerchantConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-        new_jti: Callable[[], str] = _new_jti,
-    ) -> None:
-        super().__init__(config, clock=clock, new_jti=new_jti)
+    def _setup(self, config: MerchantConfig) -> None:
         if not config.merchant_key_id or not config.merchant_secret_key:
             raise AuthenticationError("jwt with SHARED_SECRET needs merchant_keyid and merchant_secretkey")
         self._key_id = config.merchant_key_id
@@ -398,14 +396,7 @@ class JwtP12Signer(_JwtSigner):
 
     _alg = "RS256"
 
-    def __init__(
-        self,
-        config: MerchantConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-        new_jti: Callable[[], str] = _new_jti,
-    ) -> None:
-        super().__init__(config, clock=clock, new_jti=new_jti)
+    def _setup(self, config: MerchantConfig) -> None:
         path = config.p12_path
         if not path:
             raise AuthenticationError(_MSG_KEY_FILE)

@@ -72,39 +72,28 @@ __all__ = [
 SUPPORTED_ALGORITHMS = ("RS256",)
 
 
-def _attach(exc: BaseException, cause: Optional[BaseException]) -> None:
-    if cause is not None:
-        exc.__cause__ = cause
+class _OfficialShape(Exception):
+    """``(message, cause=None)`` with ``.message``, ``.cause`` and ``__cause__``, as the
+    official ``JWTExceptions`` classes have them."""
+
+    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+        if cause is not None:
+            self.__cause__ = cause
 
 
-class InvalidJwtException(JWTValidationError):
+class InvalidJwtException(_OfficialShape, JWTValidationError):
     """The JWT is malformed (official ``authenticationsdk.util.jwt.JWTExceptions`` name)."""
 
-    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.cause = cause
-        _attach(self, cause)
 
-
-class InvalidJwkException(JWKValidationError):
+class InvalidJwkException(_OfficialShape, JWKValidationError):
     """The JWK is malformed or not an RSA key."""
 
-    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.cause = cause
-        _attach(self, cause)
 
-
-class JwtSignatureValidationException(JWTValidationError):
-    """The signature (or, in this implementation, the expiry) did not validate."""
-
-    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.cause = cause
-        _attach(self, cause)
+class JwtSignatureValidationException(_OfficialShape, JWTValidationError):
+    """The signature, or (here) any other part of the capture-context policy, did not validate."""
 
 
 class CaptureContextExpiredException(JwtSignatureValidationException, TokenExpiredError):

@@ -125,16 +125,6 @@ class ParsedJWT(NamedTuple):
     signing_input: bytes
     signature: bytes
 
-    @property
-    def alg(self) -> Optional[str]:
-        alg = self.header.get("alg")
-        return alg if isinstance(alg, str) else None
-
-    @property
-    def kid(self) -> Optional[str]:
-        kid = self.header.get("kid")
-        return kid if isinstance(kid, str) and kid else None
-
     def __repr__(self) -> str:
         return f"ParsedJWT(header={self.header!r})"
 
