@@ -18,7 +18,6 @@ wrong, never the token or key material.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
@@ -62,6 +61,7 @@ MIN_RSA_BITS = 2048
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_FROM_STANDARD = bytes.maketrans(b"+/", b"-_")
 #: The one JWS algorithm of Flex; PyJWT is asked for nothing else.
 _RS256 = "RS256"
 #: Header parameters that would let the token choose its own verification key.
@@ -70,7 +70,7 @@ _KEY_HEADERS = ("jwk", "jku", "x5u", "x5c")
 
 def b64url_encode(data: bytes) -> str:
     """Unpadded base64url (RFC 7515 §2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_FROM_STANDARD).rstrip(b"=").decode("ascii")
 
 
 def b64url_decode(value: str, what: str = "value") -> bytes:

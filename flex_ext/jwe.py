@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from cryptography.hazmat.primitives import hashes
@@ -148,6 +149,12 @@ def _oaep(alg: object) -> padding.OAEP:
     return oaep
 
 
+@lru_cache(maxsize=256)
+def _protected_header(kid: str, alg: str) -> str:
+    # One per capture context, reused by each card encrypted for it.
+    return b64url_encode(json.dumps({"kid": kid, "alg": alg, "enc": ENC_A256GCM}, separators=(",", ":")).encode())
+
+
 def encrypt_compact(plaintext: bytes, key: rsa.RSAPublicKey, kid: str, alg: str = ALG_RSA_OAEP_256) -> str:
     """Encrypt ``plaintext`` to ``key`` as a compact JWE (``alg`` RSA-OAEP[-256], ``enc`` A256GCM).
 
@@ -159,9 +166,9 @@ def encrypt_compact(plaintext: bytes, key: rsa.RSAPublicKey, kid: str, alg: str 
         raise JWEError("the JWE key must be an RSA public key")
     if not isinstance(kid, str) or not kid:
         raise JWEError("the JWE header needs the capture context key's kid")
-    header = b64url_encode(json.dumps({"kid": kid, "alg": alg, "enc": ENC_A256GCM}, separators=(",", ":")).encode())
-    cek = os.urandom(32)
-    iv = os.urandom(12)
+    header = _protected_header(kid, alg)
+    randomness = os.urandom(44)  # the content key and the IV
+    cek, iv = randomness[:32], randomness[32:]
     try:
         encrypted_key = key.encrypt(cek, oaep)
     except ValueError:

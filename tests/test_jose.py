@@ -112,11 +112,28 @@ def test_a_verification_key_under_2048_bits_is_rejected() -> None:
         verify_signature(parse_compact_jwt(_token(key=weak)), weak.public_key())
 
 
-def test_verification_imports_pyjwt() -> None:
+def test_pyjwt_is_imported_by_the_first_verification_or_jwt_signature_not_by_import() -> None:
+    import subprocess
     import sys
 
-    verify_signature(parse_compact_jwt(_token()), signing_key().public_key())
-    assert "jwt" in sys.modules
+    code = """if True:
+        import sys
+        import CyberSource, flex_ext, flex_ext.capture_context, flex_ext.auth
+        from CyberSource import FlexAPIApi
+        print("jwt" in sys.modules)
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from flex_ext.jose import parse_compact_jwt, verify_signature, b64url_encode
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        try:
+            verify_signature(parse_compact_jwt("eyJhbGciOiJSUzI1NiJ9.e30." + b64url_encode(bytes(256))),
+                             key.public_key())
+        except Exception:
+            pass
+        print("jwt" in sys.modules)
+    """
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True"]
 
 
 def test_crit_header_is_rejected() -> None:
