@@ -21,6 +21,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
@@ -67,6 +68,14 @@ def normalize_origin(origin: str) -> str:
     """``scheme://host[:port]`` in lower case, or raise when ``origin`` is not a bare origin."""
     if not isinstance(origin, str) or not origin:
         raise JWTValidationError(f"{_WHAT} 'flx.origin' is missing")
+    if len(origin) > 300:  # scheme, a hostname of at most 253 characters and a port
+        raise JWTValidationError(f"{_WHAT} 'flx.origin' is not a valid URL")
+    return _normalize_origin(origin)
+
+
+@lru_cache(maxsize=256)
+def _normalize_origin(origin: str) -> str:
+    # Origins repeat across capture contexts (a handful per deployment): each is parsed once.
     try:
         parts = urlsplit(origin)
         port = parts.port
@@ -106,12 +115,18 @@ def _check_path(path: Any) -> str:
     return path
 
 
+@lru_cache(maxsize=1024)
+def _valid_field_path(value: str) -> bool:
+    # Field paths repeat across capture contexts (one field set per integration).
+    return _FIELD_PATH_RE.fullmatch(value) is not None
+
+
 def _field_list(data: Mapping[str, Any], name: str) -> list[str]:
     values = data.get(name, [])
     if not isinstance(values, list):
         raise JWTValidationError(f"{_WHAT} 'ctx[].data.{name}' is not a list")
     for value in values:
-        if not isinstance(value, str) or len(value) > 256 or _FIELD_PATH_RE.fullmatch(value) is None:
+        if not isinstance(value, str) or len(value) > 256 or not _valid_field_path(value):
             raise JWTValidationError(f"{_WHAT} 'ctx[].data.{name}' holds an invalid field path")
     return values
 

@@ -23,6 +23,7 @@ import json
 import math
 import time
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, NamedTuple, Optional
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -56,6 +57,9 @@ __all__ = [
 DEFAULT_LEEWAY_SECONDS = 60
 #: JWT sizes beyond this are refused before any decoding (a capture context is ~1.5 kB).
 MAX_JWT_LENGTH = 64 * 1024
+#: An RS256 header with a kid is under 200 characters; one that carries a certificate chain
+#: (refused anyway) can be longer.
+MAX_HEADER_LENGTH = 1024
 #: The smallest RSA modulus accepted for signing and encryption keys.
 MIN_RSA_BITS = 2048
 
@@ -116,6 +120,12 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     return obj
 
 
+@lru_cache(maxsize=256)
+def _decode_header(raw_header: str, what: str) -> dict[str, Any]:
+    # Headers repeat (one per signing key), so each distinct one is decoded once.
+    return _json_object(b64url_decode(raw_header, f"{what} header"), f"{what} header")
+
+
 class ParsedJWT(NamedTuple):
     """A compact JWS split and decoded, not yet verified."""
 
@@ -144,7 +154,9 @@ def parse_compact_jwt(token: str, what: str = "JWT") -> ParsedJWT:
     raw_header, raw_payload, raw_signature = parts
     if not raw_header or not raw_payload:
         raise JWTValidationError(f"{what} has an empty header or payload")
-    header = _json_object(b64url_decode(raw_header, f"{what} header"), f"{what} header")
+    if len(raw_header) > MAX_HEADER_LENGTH:
+        raise JWTValidationError(f"{what} header is longer than {MAX_HEADER_LENGTH} characters")
+    header = dict(_decode_header(raw_header, what))  # a copy: the cached one stays as decoded
     claims = _json_object(b64url_decode(raw_payload, f"{what} payload"), f"{what} payload")
     signature = b64url_decode(raw_signature, f"{what} signature")
     signing_input = token[: len(raw_header) + 1 + len(raw_payload)].encode("ascii")
