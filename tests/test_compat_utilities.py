@@ -413,6 +413,9 @@ ATTACKS = [
 
 @pytest.mark.parametrize("name", ATTACKS)
 def test_the_attack_matrix_is_refused_by_flexclient_and_by_the_compat_path(flex_server: FlexServer, name: str) -> None:
+    from authenticationsdk.util.jwt import JWTUtility
+    from CyberSource.utilities.flex import CaptureContextParsingUtility
+
     from flex_ext.capture_context import verify_capture_context
     from flex_ext.public_keys import InMemoryKeyStore, PublicKeyResolver
 
@@ -424,6 +427,10 @@ def test_the_attack_matrix_is_refused_by_flexclient_and_by_the_compat_path(flex_
         ("verify_capture_context", lambda: verify_capture_context(token, resolver=resolver)),
         ("parse_capture_context_response", lambda: parse_capture_context_response(token, _cfg(flex_server))),
         ("verify_jwt", lambda: verify_jwt(token, JWK)),
+        # the import paths drop-in users call
+        ("CaptureContextParsingUtility", lambda: CaptureContextParsingUtility.parse_capture_context_response(
+            token, _cfg(flex_server))),
+        ("JWTUtility.verify_jwt", lambda: JWTUtility.verify_jwt(token, JWK)),
     ]:
         try:
             call()
