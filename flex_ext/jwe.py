@@ -164,8 +164,8 @@ def encrypt_compact(plaintext: bytes, key: rsa.RSAPublicKey, kid: str, alg: str 
     oaep = _oaep(alg)
     if not isinstance(key, rsa.RSAPublicKey):
         raise JWEError("the JWE key must be an RSA public key")
-    if not isinstance(kid, str) or not kid:
-        raise JWEError("the JWE header needs the capture context key's kid")
+    if not isinstance(kid, str) or not kid or len(kid) > 256:
+        raise JWEError("the JWE header needs the capture context key's kid (1 to 256 characters)")
     header = _protected_header(kid, alg)
     randomness = os.urandom(44)  # the content key and the IV
     cek, iv = randomness[:32], randomness[32:]
