@@ -16,7 +16,7 @@ import json
 import os
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -58,6 +58,14 @@ def _safe_path(parts: Iterable[str]) -> str:
     return ".".join(p if _SEGMENT_RE.fullmatch(p) else "<invalid key>" for p in parts)
 
 
+class _CardFields(Dict[str, Any]):
+    """A plain dict of card data whose repr counts the fields and shows no value: when a check
+    fails, the tree and the leaves sit in the traceback's locals, which error trackers record."""
+
+    def __repr__(self) -> str:
+        return f"<card data: {len(self)} field(s)>"
+
+
 def normalize_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Return ``(nested tree, {dotted path: value})`` for a data tree.
 
@@ -68,8 +76,8 @@ def normalize_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, s
     """
     if not isinstance(data, Mapping):
         raise FieldValidationError("card data must be a mapping of field names to values")
-    tree: dict[str, Any] = {}
-    leaves: dict[str, str] = {}
+    tree: dict[str, Any] = _CardFields()
+    leaves: dict[str, str] = _CardFields()
 
     def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
         if len(prefix) > _MAX_DEPTH:
@@ -93,7 +101,7 @@ def normalize_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, s
                 raise FieldValidationError(f"field {_safe_path(path)} is given twice")
             parent = tree
             for segment in path[:-1]:
-                child = parent.setdefault(segment, {})
+                child = parent.setdefault(segment, _CardFields())
                 if not isinstance(child, dict):
                     raise FieldValidationError(
                         f"field {_safe_path(path)} conflicts with a value at a parent path"
@@ -194,5 +202,5 @@ def encrypt_for_capture_context(
     tree, leaves = normalize_data(data)
     if check:
         check_fields(leaves, capture_context.required_fields, capture_context.optional_fields)
-    plaintext = build_plaintext(tree, capture_context.jwt)
-    return encrypt_compact(plaintext, capture_context.encryption_key, capture_context.kid, alg)
+    key = capture_context.encryption_key
+    return encrypt_compact(build_plaintext(tree, capture_context.jwt), key, capture_context.kid, alg)
