@@ -1,3 +1,3 @@
-"""The distribution version, kept in one place for setup.py and the v-c-client-id header."""
+"""The distribution version, kept in one place for pyproject.toml and the v-c-client-id header."""
 
 __version__ = "0.1.0"

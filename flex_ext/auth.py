@@ -18,7 +18,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import threading
@@ -133,10 +132,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _body_digest(body: bytes | None) -> str:
     return _b64(hashlib.sha256(body or b"").digest())
 
@@ -148,11 +143,6 @@ def _check_request(method: str, path: str) -> str:
     if not path.startswith("/"):
         raise AuthenticationError("the path to sign must start with '/' (path and query, not a full URL)")
     return upper
-
-
-def _compact_json(value: dict[str, Any]) -> bytes:
-    # The official SDK (jwcrypto) serializes with sorted keys and compact separators.
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def _telemetry(config: MerchantConfig) -> dict[str, str]:
@@ -244,6 +234,11 @@ class _JwtSigner:
         self._telemetry = _telemetry(config)
         self._clock = clock
         self._new_jti = new_jti
+        self._setup(config)
+
+    def _setup(self, config: MerchantConfig) -> None:
+        """Load the variant's key (at construction, so a bad key fails early)."""
+        raise NotImplementedError
 
     def claims(self, method: str, path: str, body: bytes | None) -> dict[str, Any]:
         """The JWT payload for one request (``exp = iat + 120``)."""
@@ -265,17 +260,21 @@ class _JwtSigner:
             claims["digestAlgorithm"] = "SHA-256"
         return claims
 
-    def _kid(self) -> str:
-        raise NotImplementedError
-
-    def _signature(self, signing_input: bytes) -> bytes:
+    def _key_and_kid(self) -> tuple[Any, str]:
         raise NotImplementedError
 
     def token(self, method: str, path: str, body: bytes | None) -> str:
-        """The compact JWS for one request."""
-        header = {"alg": self._alg, "kid": self._kid(), "typ": "JWT"}
-        signing_input = _b64url(_compact_json(header)) + "." + _b64url(_compact_json(self.claims(method, path, body)))
-        return signing_input + "." + _b64url(self._signature(signing_input.encode("ascii")))
+        """The compact JWS for one request, signed by PyJWT.
+
+        Byte-exact with the official SDK (jwcrypto): header and claims with sorted keys and
+        compact separators. PyJWT sorts the header itself; the claims are handed over in
+        sorted order, since its JSON keeps a dict's order.
+        """
+        import jwt  # lazy: signing is the first thing that needs PyJWT
+
+        key, kid = self._key_and_kid()
+        claims = self.claims(method, path, body)
+        return jwt.encode(dict(sorted(claims.items())), key, algorithm=self._alg, headers={"kid": kid, "typ": "JWT"})
 
     def sign(self, method: str, path: str, body: bytes | None) -> dict[str, str]:
         headers = {"Authorization": "Bearer " + self.token(method, path, body), "v-c-client-id": CLIENT_ID}
@@ -288,24 +287,14 @@ class JwtSharedSecretSigner(_JwtSigner):
 
     _alg = "HS256"
 
-    def __init__(
-        self,
-        config: MerchantConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-        new_jti: Callable[[], str] = _new_jti,
-    ) -> None:
-        super().__init__(config, clock=clock, new_jti=new_jti)
+    def _setup(self, config: MerchantConfig) -> None:
         if not config.merchant_key_id or not config.merchant_secret_key:
             raise AuthenticationError("jwt with SHARED_SECRET needs merchant_keyid and merchant_secretkey")
         self._key_id = config.merchant_key_id
         self._key = decode_shared_secret(config.merchant_secret_key)
 
-    def _kid(self) -> str:
-        return self._key_id
-
-    def _signature(self, signing_input: bytes) -> bytes:
-        return hmac.digest(self._key, signing_input, "sha256")
+    def _key_and_kid(self) -> tuple[Any, str]:
+        return self._key, self._key_id
 
     def __repr__(self) -> str:
         return f"JwtSharedSecretSigner(merchant_id={self._merchant_id!r}, key_id={self._key_id!r})"
@@ -407,14 +396,7 @@ class JwtP12Signer(_JwtSigner):
 
     _alg = "RS256"
 
-    def __init__(
-        self,
-        config: MerchantConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-        new_jti: Callable[[], str] = _new_jti,
-    ) -> None:
-        super().__init__(config, clock=clock, new_jti=new_jti)
+    def _setup(self, config: MerchantConfig) -> None:
         path = config.p12_path
         if not path:
             raise AuthenticationError(_MSG_KEY_FILE)
@@ -438,18 +420,8 @@ class JwtP12Signer(_JwtSigner):
             f"the P12 key file has no certificate whose subject CN is {self._alias!r} (the key alias)"
         )
 
-    def _kid(self) -> str:
-        return self._entry()[1]
-
-    def token(self, method: str, path: str, body: bytes | None) -> str:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-
-        key, kid = self._entry()
-        header = {"alg": self._alg, "kid": kid, "typ": "JWT"}
-        signing_input = _b64url(_compact_json(header)) + "." + _b64url(_compact_json(self.claims(method, path, body)))
-        signature = key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-        return signing_input + "." + _b64url(signature)
+    def _key_and_kid(self) -> tuple[Any, str]:
+        return self._entry()
 
     def __repr__(self) -> str:
         return f"JwtP12Signer(merchant_id={self._merchant_id!r}, key_file={os.path.basename(self._path)!r})"

@@ -19,37 +19,26 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import JWKValidationError, JWTValidationError
 from .jose import (
-    _B64URL_VALUE,
-    _JSON_DECODE,
-    _JSON_DECODER,
-    _PKCS1V15,
-    _RS_HASHES,
     DEFAULT_LEEWAY_SECONDS,
-    MAX_JWT_LENGTH,
     ParsedJWT,
-    _b64url_decode_or_none,
-    b64url_decode,
     check_time_claims,
     numeric_date_utc,
     parse_compact_jwt,
     rsa_public_key_from_jwk,
-    rsa_public_key_from_numbers,
     validate_rsa_jwk,
     verify_signature,
 )
-from .public_keys import KeyStore, PublicKeyResolver, validate_kid
+from .public_keys import KeyStore, PublicKeyResolver
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import MerchantConfig
@@ -63,13 +52,11 @@ __all__ = [
 
 _WHAT = "capture context"
 _FIELD_PATH_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
-_LOOPBACK_NAMES = frozenset({"localhost"})
-
-
+_PATH_RE = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
 
 
 def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -77,28 +64,18 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _plain_http_off_loopback(origin: str) -> bool:
-    """Whether a normalised origin uses plain http to a host other than loopback."""
-    return origin.startswith("http://") and not _is_loopback(urlsplit(origin).hostname or "")
-
-
-@lru_cache(maxsize=256)
-def _normalize_origin_cached(origin: str) -> str:
-    return _normalize_origin(origin)
-
-
 def normalize_origin(origin: str) -> str:
     """``scheme://host[:port]`` in lower case, or raise when ``origin`` is not a bare origin."""
     if not isinstance(origin, str) or not origin:
         raise JWTValidationError(f"{_WHAT} 'flx.origin' is missing")
-    # Origins repeat across contexts (a handful per deployment): memoise the pure parse.
-    return _normalize_origin_cached(origin) if len(origin) <= 512 else _normalize_origin(origin)
+    if len(origin) > 300:  # scheme, a hostname of at most 253 characters and a port
+        raise JWTValidationError(f"{_WHAT} 'flx.origin' is not a valid URL")
+    return _normalize_origin(origin)
 
 
+@lru_cache(maxsize=256)
 def _normalize_origin(origin: str) -> str:
-    """``scheme://host[:port]`` in lower case, or raise when ``origin`` is not a bare origin."""
-    if not isinstance(origin, str) or not origin:
-        raise JWTValidationError(f"{_WHAT} 'flx.origin' is missing")
+    # Origins repeat across capture contexts (a handful per deployment): each is parsed once.
     try:
         parts = urlsplit(origin)
         port = parts.port
@@ -116,25 +93,31 @@ def _normalize_origin(origin: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
-_PATH_RE = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
-
-
-@lru_cache(maxsize=256)
-def _valid_path(path: str) -> bool:
-    return _PATH_RE.fullmatch(path) is not None and not path.startswith("//") and ".." not in path
+def _check_origin(value: Any, allowed_origins: Optional[Iterable[str]]) -> str:
+    """The normalised ``flx.origin``: in ``allowed_origins`` when given, else https (or
+    plain http to loopback only)."""
+    origin = normalize_origin(value)
+    if allowed_origins is not None:
+        if origin not in {normalize_origin(o) for o in allowed_origins}:
+            raise JWTValidationError(f"{_WHAT} origin {origin!r} is not in the allowed origins")
+    elif origin.startswith("http://") and not _is_loopback(urlsplit(origin).hostname or ""):
+        raise JWTValidationError(
+            f"{_WHAT} origin must use https (plain http is accepted only for loopback or allow-listed origins)"
+        )
+    return origin
 
 
 def _check_path(path: Any) -> str:
     if not isinstance(path, str) or not path.startswith("/") or len(path) > 1024:
         raise JWTValidationError(f"{_WHAT} 'flx.path' must be an absolute path")
-    if not _valid_path(path):
+    if _PATH_RE.fullmatch(path) is None or path.startswith("//") or ".." in path:
         raise JWTValidationError(f"{_WHAT} 'flx.path' contains characters that are not allowed")
     return path
 
 
 @lru_cache(maxsize=1024)
 def _valid_field_path(value: str) -> bool:
-    # Field paths repeat across contexts (one field set per integration): memoise the check.
+    # Field paths repeat across capture contexts (one field set per integration).
     return _FIELD_PATH_RE.fullmatch(value) is not None
 
 
@@ -148,27 +131,14 @@ def _field_list(data: Mapping[str, Any], name: str) -> list[str]:
     return values
 
 
-@lru_cache(maxsize=256)
-def _one_entry_fields(required: tuple[str, ...], optional: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return _merged_fields([{"requiredFields": list(required), "optionalFields": list(optional)}])
-
-
 def _fields(claims: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The required and optional field paths of every ``ctx[].data``, checked, in order,
+    without repeats; a path listed as both is required."""
     ctx = claims.get("ctx")
     if not isinstance(ctx, list) or not ctx:
         raise JWTValidationError(f"{_WHAT} has no 'ctx' list")
-    if len(ctx) == 1 and type(ctx[0]) is dict and type(ctx[0].get("data")) is dict:
-        # The common shape: one entry. Field sets repeat across contexts (one per
-        # integration), so the checked result is memoised on the two lists' contents.
-        data = ctx[0]["data"]
-        required_l = data.get("requiredFields", [])
-        optional_l = data.get("optionalFields", [])
-        if type(required_l) is list and type(optional_l) is list:
-            try:
-                return _one_entry_fields(tuple(required_l), tuple(optional_l))
-            except TypeError:  # an unhashable element: the general path names the problem
-                pass
-    datas = []
+    required: dict[str, None] = {}
+    optional: dict[str, None] = {}
     for item in ctx:
         if not isinstance(item, dict):
             raise JWTValidationError(f"{_WHAT} 'ctx' entries must be objects")
@@ -177,22 +147,9 @@ def _fields(claims: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]
             continue
         if not isinstance(data, dict):
             raise JWTValidationError(f"{_WHAT} 'ctx[].data' is not an object")
-        datas.append(data)
-    return _merged_fields(datas)
-
-
-def _merged_fields(datas: list[dict[str, Any]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The required and optional field paths of the ``ctx[].data`` objects, checked, in
-    order, without repeats; a path listed as both is required."""
-    required: dict[str, None] = {}
-    optional: dict[str, None] = {}
-    for data in datas:
         required.update(dict.fromkeys(_field_list(data, "requiredFields")))
         optional.update(dict.fromkeys(_field_list(data, "optionalFields")))
-    # A field listed as both is required.
-    for path in required:
-        optional.pop(path, None)
-    return tuple(required), tuple(optional)
+    return tuple(required), tuple(p for p in optional if p not in required)
 
 
 @dataclass(frozen=True)
@@ -202,6 +159,11 @@ class CaptureContext:
     ``jwt`` is the exact string received; it goes, unchanged, into the JWE plaintext.
     ``jwk`` is the one-time encryption key (validated: kty RSA, use enc, >= 2048 bits, kid)
     and ``kid`` its key id; ``signing_kid`` is the long-lived key that signed the context.
+
+    Only :func:`verify_capture_context` makes a context with ``verified=True``. Building one
+    by hand with ``verified=True``, or copying a verified one with ``dataclasses.replace``
+    (which could swap its origin, path or key), raises :class:`~flex_ext.errors.JWTValidationError`;
+    a copy must say ``verified=False``.
     """
 
     jwt: str = field(repr=False)
@@ -214,25 +176,21 @@ class CaptureContext:
     required_fields: tuple[str, ...]
     optional_fields: tuple[str, ...]
     verified: bool
-    # (n, e) of ``jwk`` as checked by verification; None when the object was built by
-    # ``__init__`` (``dataclasses.replace``), where the key is read from ``jwk`` on first use.
-    _numbers: Optional[tuple[Union[int, str], int]] = field(repr=False, compare=False, default=None, init=False)
-    # Built on first use; init=False, so dataclasses.replace() starts them afresh.
+    # The encryption key, built on first use; init=False, so a copy builds its own.
     _key: list[rsa.RSAPublicKey] = field(repr=False, compare=False, default_factory=list, init=False)
-    # Memo of flex_ext.jwe: how data for this context is checked and written (built on first use).
-    _jwe: list[Any] = field(repr=False, compare=False, default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        if self.verified:
+            raise JWTValidationError(
+                "a verified CaptureContext comes only from verify_capture_context; "
+                "a copy or a hand-built context must pass verified=False"
+            )
 
     @property
     def encryption_key(self) -> rsa.RSAPublicKey:
         """The ``flx.jwk`` as a ``cryptography`` RSA public key (built on first use)."""
         if not self._key:
-            numbers = self._numbers
-            if numbers is None:
-                numbers = validate_rsa_jwk(self.jwk, require_use="enc", min_bits=2048, require_kid=True)
-            n, e = numbers
-            if type(n) is str:  # left as base64url text by the fast verification path
-                n = int.from_bytes(b64url_decode(n, "JWK parameter 'n'"), "big")
-            self._key.append(rsa_public_key_from_numbers(n, e))  # type: ignore[arg-type]
+            self._key.append(rsa_public_key_from_jwk(self.jwk, require_use="enc", require_kid=True))
         return self._key[0]
 
     @property
@@ -298,246 +256,19 @@ def _build(parsed: ParsedJWT, verified: bool, allowed_origins: Optional[Iterable
     flx = claims.get("flx")
     if not isinstance(flx, dict):
         raise JWTValidationError(f"{_WHAT} has no 'flx' object")
-    origin = normalize_origin(flx.get("origin"))  # type: ignore[arg-type]
-    if allowed_origins is not None:
-        allowed = {normalize_origin(o) for o in allowed_origins}
-        if origin not in allowed:
-            raise JWTValidationError(f"{_WHAT} origin {origin!r} is not in the allowed origins")
-    elif _plain_http_off_loopback(origin):
-        raise JWTValidationError(
-            f"{_WHAT} origin must use https "
-            "(plain http is accepted only for loopback or allow-listed origins)"
-        )
+    origin = _check_origin(flx.get("origin"), allowed_origins)
     path = _check_path(flx.get("path"))
     jwk = flx.get("jwk")
     if not isinstance(jwk, dict):
         raise JWKValidationError(f"{_WHAT} has no 'flx.jwk' object")
-    numbers = validate_rsa_jwk(jwk, require_use="enc", min_bits=2048, require_kid=True)
+    validate_rsa_jwk(jwk, require_use="enc", require_kid=True)
     required, optional = _fields(claims)
-    return _new_context(parsed.raw, parsed.header, claims, origin, path, jwk, required, optional, verified, numbers)
-
-
-def _new_context(
-    jwt: str,
-    header: Mapping[str, Any],
-    claims: Mapping[str, Any],
-    origin: str,
-    path: str,
-    jwk: Mapping[str, Any],
-    required: tuple[str, ...],
-    optional: tuple[str, ...],
-    verified: bool,
-    numbers: tuple[Union[int, str], int],
-) -> CaptureContext:
-    """``CaptureContext(...)`` for checked values. The frozen dataclass ``__init__`` routes each
-    of its twelve fields through ``object.__setattr__``, a measurable share of a cached
-    verification; one ``__dict__`` assignment is equivalent."""
-    context = object.__new__(CaptureContext)
-    object.__setattr__(
-        context,
-        "__dict__",
-        {
-            "jwt": jwt,
-            "header": header,
-            "claims": claims,
-            "origin": origin,
-            "path": path,
-            "jwk": jwk,
-            "kid": jwk["kid"],
-            "required_fields": required,
-            "optional_fields": optional,
-            "verified": verified,
-            "_numbers": numbers,
-            "_key": [],
-            "_jwe": [],
-        },
+    context = CaptureContext(
+        parsed.raw, parsed.header, claims, origin, path, jwk, jwk["kid"], required, optional, verified=False
     )
+    if verified:  # the one place a verified context is made (see CaptureContext.__post_init__)
+        object.__setattr__(context, "verified", True)
     return context
-
-
-# --- The hot path ------------------------------------------------------------------------
-#
-# Verifying a capture context with a cached key costs one RSA verification plus decoding;
-# everything else should be noise. _verify_fast does the whole verification in one pass and
-# returns None at the first thing that is not the plain, valid case (unknown or uncached
-# key, odd header, bad signature, any claim problem). verify_capture_context then runs the
-# step-by-step path, which repeats every check and raises the precise error (or fetches the
-# key). So the fast path can only ever accept what the full path accepts.
-
-_SHA256 = _RS_HASHES["RS256"]
-_JSON_RAW_DECODE = _JSON_DECODER.raw_decode
-_SIMPLE_HEADER_KEYS = frozenset({"alg", "kid", "typ"})
-
-
-@lru_cache(maxsize=1024)
-def _simple_header(raw_header: str) -> Optional[tuple[dict[str, Any], str]]:
-    """``(header, kid)`` for an RS256 header naming a valid kid and nothing else, else None.
-
-    Headers repeat (one per signing key); callers pass at most 512 characters, so the cache
-    holds at most about a megabyte.
-    """
-    raw = _b64url_decode_or_none(raw_header)
-    if raw is None:
-        return None
-    try:
-        header = _JSON_DECODE(raw.decode("utf-8"))
-    except (ValueError, RecursionError):
-        return None
-    if type(header) is not dict or header.get("alg") != "RS256" or not _SIMPLE_HEADER_KEYS.issuperset(header):
-        return None
-    kid = header.get("kid")
-    try:
-        return header, validate_kid(kid)
-    except ValueError:  # InvalidKidError
-        return None
-
-
-@lru_cache(maxsize=256)
-def _default_origin(origin: str) -> Optional[str]:
-    """The normalised origin when it passes the default rule (https, or http on loopback)."""
-    try:
-        normalized = _normalize_origin(origin)
-    except JWTValidationError:
-        return None
-    if _plain_http_off_loopback(normalized):
-        return None
-    return normalized
-
-
-_B64URL_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-def _allowed_origin(origin: str, allowed_origins: Iterable[str]) -> Optional[str]:
-    """The normalised origin when it is in the (normalised) allow-list, else None."""
-    try:
-        normalized = _normalize_origin_cached(origin)
-        return normalized if normalized in {normalize_origin(o) for o in allowed_origins} else None
-    except JWTValidationError:
-        return None
-
-
-def _fast_numbers(jwk: Any) -> Optional[tuple[Union[int, str], int]]:
-    """``(n, e)`` of an encryption JWK that passes every check of ``validate_rsa_jwk(jwk,
-    require_use="enc", min_bits=2048, require_kid=True)`` with a common exponent, else None.
-
-    ``n`` stays base64url text: its size and parity are read from the first and last
-    characters, after checking that the whole text is canonical base64url without a leading
-    zero octet, so decoding it later (when the key is first used) cannot fail or differ.
-    """
-    if type(jwk) is not dict or jwk.get("kty") != "RSA" or jwk.get("use") != "enc":
-        return None
-    kid = jwk.get("kid")
-    e_text = jwk.get("e")
-    n_text = jwk.get("n")
-    if type(kid) is not str or not kid or e_text not in ("AQAB", "Aw") or type(n_text) is not str:
-        return None
-    length = len(n_text)
-    rem = length % 4
-    if length < 342 or length > 2731 or rem == 1 or not n_text.isascii():
-        return None  # fewer than 342 characters hold < 2048 bits; over 2731 hold > 16384
-    if n_text.encode("ascii").translate(None, _B64URL_BYTES):
-        return None
-    value = _B64URL_VALUE
-    last = value[n_text[-1]]
-    if rem == 0:
-        odd = last & 1
-    elif rem == 2:
-        odd, spare = (last >> 4) & 1, last & 0x0F
-        if spare:
-            return None
-    else:
-        odd, spare = (last >> 2) & 1, last & 0x03
-        if spare:
-            return None
-    first = (value[n_text[0]] << 2) | (value[n_text[1]] >> 4)
-    if not odd or not first:
-        return None
-    bits = 8 * (length * 3 // 4 - 1) + first.bit_length()
-    if bits < 2048 or bits > 16384:
-        return None
-    return n_text, (65537 if e_text == "AQAB" else 3)
-
-
-def _verify_fast(
-    jwt: Any,
-    resolver: PublicKeyResolver,
-    leeway: float,
-    allow_expired: bool,
-    now: Optional[float],
-    allowed_origins: Optional[Iterable[str]] = None,
-) -> Optional[CaptureContext]:
-    if type(jwt) is not str or len(jwt) > MAX_JWT_LENGTH or not jwt.isascii():
-        return None
-    # One ASCII copy of the token; the parts are found in it rather than split out as text.
-    raw = jwt.encode("ascii")
-    first = raw.find(b".")
-    second = raw.find(b".", first + 1)
-    if not 0 <= first <= 512 or second < 0 or raw.find(b".", second + 1) >= 0:
-        return None
-    simple = _simple_header(jwt[:first])
-    if simple is None:
-        return None
-    header, kid = simple
-    entry = resolver.store.get(resolver.environment, kid)
-    if entry is None:
-        return None
-    signature = _b64url_decode_or_none(raw[second + 1 :])
-    payload = _b64url_decode_or_none(raw[first + 1 : second])
-    if signature is None or payload is None:
-        return None
-    key = entry.key
-    if len(signature) != (key.key_size + 7) // 8:
-        return None
-    try:
-        key.verify(signature, raw[:second], _PKCS1V15, _SHA256)
-        text = payload.decode("utf-8")
-        claims, end = _JSON_RAW_DECODE(text)
-    except (InvalidSignature, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return None
-    if end != len(text):
-        return None  # trailing text (whitespace included): the step-by-step path decides
-    if type(claims) is not dict or "nbf" in claims:
-        return None
-    exp = claims.get("exp")
-    iat = claims.get("iat")
-    if type(exp) is not int and type(exp) is not float:
-        return None
-    current = time.time() if now is None else now
-    if not allow_expired and exp < current - leeway:
-        return None
-    if iat is not None and (
-        (type(iat) is not int and type(iat) is not float) or iat > current + leeway or exp < iat
-    ):
-        return None
-    flx = claims.get("flx")
-    if type(flx) is not dict:
-        return None
-    origin = flx.get("origin")
-    path = flx.get("path")
-    if type(origin) is not str or len(origin) > 512 or type(path) is not str or len(path) > 1024:
-        return None
-    origin = _default_origin(origin) if allowed_origins is None else _allowed_origin(origin, allowed_origins)
-    if origin is None or not path.startswith("/") or not _valid_path(path):
-        return None
-    jwk: Any = flx.get("jwk")
-    numbers = _fast_numbers(jwk)
-    if numbers is None:
-        return None
-    ctx = claims.get("ctx")
-    if type(ctx) is not list or len(ctx) != 1 or type(ctx[0]) is not dict:
-        return None
-    data = ctx[0].get("data")
-    if type(data) is not dict:
-        return None
-    required_l = data.get("requiredFields", [])
-    optional_l = data.get("optionalFields", [])
-    if type(required_l) is not list or type(optional_l) is not list:
-        return None
-    try:
-        required, optional = _one_entry_fields(tuple(required_l), tuple(optional_l))
-    except (TypeError, JWTValidationError):
-        return None
-    return _new_context(jwt, dict(header), claims, origin, path, jwk, required, optional, True, numbers)
 
 
 def parse_capture_context_unverified(jwt: str) -> CaptureContext:
@@ -598,20 +329,13 @@ def verify_capture_context(
     """
     if (resolver is None) + (public_key is None) + (merchant_config is None) != 2:
         raise TypeError("pass exactly one of resolver=, public_key= or merchant_config=")
-    if allowed_origins is not None and not isinstance(allowed_origins, (tuple, list, frozenset, set)):
-        allowed_origins = tuple(allowed_origins)  # read twice when the one-pass path declines
-    if public_key is None:
-        if resolver is None:
-            from .config import coerce_merchant_config  # lazy: keeps this module light
+    if public_key is None and resolver is None:
+        from .config import coerce_merchant_config  # lazy: keeps this module light
 
-            config = coerce_merchant_config(merchant_config)  # type: ignore[arg-type]
-            resolver = PublicKeyResolver(config.base_url, transport=config.transport, store=key_store)
-        if leeway >= 0:
-            fast = _verify_fast(jwt, resolver, leeway, allow_expired, now, allowed_origins)
-            if fast is not None:
-                return fast
+        config = coerce_merchant_config(merchant_config)  # type: ignore[arg-type]
+        resolver = PublicKeyResolver(config.base_url, transport=config.transport, store=key_store)
     parsed = parse_compact_jwt(jwt, _WHAT)
-    if resolver is not None:
+    if resolver is not None:  # it checks the header (check_alg) before fetching a key
         resolver.verify(parsed, ("RS256",), _WHAT)
     else:
         assert public_key is not None  # exactly one key source, checked above

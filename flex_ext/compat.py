@@ -8,17 +8,23 @@ Kept from the official SDK (so existing ``except`` clauses keep working):
   with ``(message, cause=None)``, ``.message``, ``.cause`` and ``__cause__``; they also
   subclass :class:`~flex_ext.errors.JWTValidationError` /
   :class:`~flex_ext.errors.JWKValidationError`;
-* ``parse`` returning the 5-key dict, ``verify_jwt`` accepting RS256/384/512 with a JWK dict
-  or JSON string, ``get_rsa_public_key_from_jwk`` returning the dict;
+* ``parse`` returning the 5-key dict, ``verify_jwt`` accepting a JWK dict or JSON string,
+  ``get_rsa_public_key_from_jwk`` returning the dict;
 * ``fetch_public_key(kid, run_environment)`` and ``parse_capture_context_response`` with the
   official messages (§5.1-§5.3 of ``official-sdk-compat.md``), including exactly one re-fetch
   when a cached key fails.
 
-Deliberate, documented differences (the official behaviour is a weakness):
+Deliberate, documented differences (the official behaviour is a weakness): the compat path
+applies the policy of :func:`flex_ext.capture_context.verify_capture_context`, which both
+``parse_capture_context_response`` and ``verify_jwt`` call:
 
-* ``parse_capture_context_response`` rejects an **expired** capture context with
+* RS256 only (RS384/RS512 are refused); ``crit`` and header-borne keys are refused;
+* ``exp`` required, numeric and finite; ``iat``/``nbf`` not in the future beyond the leeway;
+  ``exp`` not before ``iat``; an **expired** context raises
   :class:`CaptureContextExpiredException` (a ``JwtSignatureValidationException``) unless
-  called with ``allow_expired=True``;
+  ``allow_expired=True``;
+* signing keys and ``flx.jwk`` must be RSA with at least 2048 bits (``flx.jwk`` with ``use``
+  "enc"); a key that fails this never enters the process-wide key store;
 * base64url is decoded strictly: padding, foreign characters (``!!**``) or non-canonical
   encodings make ``parse`` raise ``InvalidJwtException`` ('Failed to decode JWT ... from
   base64url') instead of being silently skipped;
@@ -26,14 +32,16 @@ Deliberate, documented differences (the official behaviour is a weakness):
   honours the configured proxy/TLS settings when the merchant config carries them, retries
   only connection errors and 5xx, and the key cache is bounded with a TTL;
 * a ``run_environment`` that already has a scheme is honoured (no ``https://https://``).
+
+The official messages stay; the precise reason of a refusal is the exception's ``cause``.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Dict, Mapping, Optional
 
+from .capture_context import verify_capture_context
 from .errors import (
     FlexError,
     HTTPError,
@@ -43,13 +51,7 @@ from .errors import (
     TokenExpiredError,
     TransportError,
 )
-from .jose import (
-    DEFAULT_LEEWAY_SECONDS,
-    b64url_decode,
-    rsa_public_key_from_jwk,
-    verify_signature,
-)
-from .jose import ParsedJWT as _ParsedJWT
+from .jose import DEFAULT_LEEWAY_SECONDS, b64url_decode, rsa_public_key_from_jwk, validate_rsa_jwk
 from .public_keys import PublicKeyResolver, default_key_store, fetch_public_key_jwk, validate_kid
 from .transport import TransportSettings
 
@@ -67,42 +69,31 @@ __all__ = [
     "verify_jwt",
 ]
 
-SUPPORTED_ALGORITHMS = ("RS256", "RS384", "RS512")
+SUPPORTED_ALGORITHMS = ("RS256",)
 
 
-def _attach(exc: BaseException, cause: Optional[BaseException]) -> None:
-    if cause is not None:
-        exc.__cause__ = cause
+class _OfficialShape(Exception):
+    """``(message, cause=None)`` with ``.message``, ``.cause`` and ``__cause__``, as the
+    official ``JWTExceptions`` classes have them."""
+
+    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+        if cause is not None:
+            self.__cause__ = cause
 
 
-class InvalidJwtException(JWTValidationError):
+class InvalidJwtException(_OfficialShape, JWTValidationError):
     """The JWT is malformed (official ``authenticationsdk.util.jwt.JWTExceptions`` name)."""
 
-    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.cause = cause
-        _attach(self, cause)
 
-
-class InvalidJwkException(JWKValidationError):
+class InvalidJwkException(_OfficialShape, JWKValidationError):
     """The JWK is malformed or not an RSA key."""
 
-    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.cause = cause
-        _attach(self, cause)
 
-
-class JwtSignatureValidationException(JWTValidationError):
-    """The signature (or, in this implementation, the expiry) did not validate."""
-
-    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.cause = cause
-        _attach(self, cause)
+class JwtSignatureValidationException(_OfficialShape, JWTValidationError):
+    """The signature, or (here) any other part of the capture-context policy, did not validate."""
 
 
 class CaptureContextExpiredException(JwtSignatureValidationException, TokenExpiredError):
@@ -192,17 +183,18 @@ def _jwk_dict(public_key: Any) -> Dict[str, Any]:
 
 
 def verify_jwt(jwt_token: Any, public_key: Any) -> None:
-    """Verify an RS256/RS384/RS512 JWT with an RSA JWK (dict or JSON string); None on success.
+    """Verify a capture context with its signing key, an RSA JWK (dict or JSON string); None
+    on success.
 
-    Like the official SDK, no claim is checked here (use ``parse_capture_context_response``
-    or :func:`flex_ext.capture_context.verify_capture_context` for that).
+    Unlike the official SDK, the whole capture-context policy applies (RS256 only, claims,
+    ``flx.jwk``; see the module docstring): failures raise ``JwtSignatureValidationException``
+    ('JWT signature verification failed') whose ``cause`` says what was wrong.
     """
     if not public_key:
         raise JwtSignatureValidationException("No public key found")
     if not jwt_token:
         raise JwtSignatureValidationException("JWT token is null or undefined")
-    parsed = parse(jwt_token)
-    alg = parsed["header"].get("alg")
+    alg = parse(jwt_token)["header"].get("alg")
     if not alg:
         raise JwtSignatureValidationException("JWT header missing algorithm (alg) field")
     if alg not in SUPPORTED_ALGORITHMS:
@@ -212,32 +204,18 @@ def verify_jwt(jwt_token: Any, public_key: Any) -> None:
         )
     jwk = _jwk_dict(public_key)
     try:
-        key = rsa_public_key_from_jwk(jwk, min_bits=None)
+        key = rsa_public_key_from_jwk(jwk)
     except JWKValidationError as exc:
         raise InvalidJwkException("Failed to create RSA public key from JWK", exc) from exc
     try:
-        signature = b64url_decode(parsed["signature"], "JWT signature")
-    except JWTValidationError as exc:
-        raise JwtSignatureValidationException("Invalid base64url encoding in JWT signature", exc) from exc
-    raw = f"{parsed['raw_header']}.{parsed['raw_payload']}"
-    view = _ParsedJWT(
-        raw=jwt_token,
-        header=parsed["header"],
-        claims=parsed["payload"],
-        signing_input=raw.encode("ascii"),
-        signature=signature,
-        raw_header=parsed["raw_header"],
-        raw_payload=parsed["raw_payload"],
-        raw_signature=parsed["signature"],
-    )
-    try:
-        verify_signature(view, key, SUPPORTED_ALGORITHMS)
+        verify_capture_context(jwt_token, public_key=key)
     except JWTValidationError as exc:
         raise JwtSignatureValidationException("JWT signature verification failed", exc) from exc
 
 
 def get_rsa_public_key_from_jwk(jwk_json_string: Any) -> Dict[str, Any]:
-    """Parse a JWK JSON string and return the dict if ``kty`` is RSA."""
+    """Parse a JWK JSON string and return the dict if it is an RSA key that passes the JWK
+    policy (the official SDK checks only ``kty``)."""
     try:
         jwk = json.loads(jwk_json_string)
     except (TypeError, ValueError) as exc:
@@ -246,6 +224,10 @@ def get_rsa_public_key_from_jwk(jwk_json_string: Any) -> Dict[str, Any]:
         raise InvalidJwkException("Failed to parse JWK or extract RSA public key")
     if jwk.get("kty") != "RSA":
         raise InvalidJwkException("JWK Algorithm mismatch. Expected algorithm : RSA")
+    try:  # the same key policy as everywhere else (modulus of at least 2048 bits, ...)
+        validate_rsa_jwk(jwk)
+    except JWKValidationError as exc:
+        raise InvalidJwkException("Failed to parse JWK or extract RSA public key", exc) from exc
     return jwk
 
 
@@ -320,9 +302,9 @@ def _resolver_for(merchant_config: Any, run_environment: str) -> PublicKeyResolv
     def fetcher(base_url: str, kid: str) -> Mapping[str, Any]:
         return _fetch_jwk(kid, base_url, transport)
 
-    return PublicKeyResolver(
-        base, transport=transport, store=default_key_store(), min_bits=None, fetcher=fetcher
-    )
+    # The process-wide store is shared with FlexClient: the resolver's default JWK policy
+    # (>= 2048 bits) runs before anything is stored.
+    return PublicKeyResolver(base, transport=transport, store=default_key_store(), fetcher=fetcher)
 
 
 def parse_capture_context_response(
@@ -341,21 +323,19 @@ def parse_capture_context_response(
     settings. Keys are cached per (environment, kid); when a cached key fails, it is fetched
     again exactly once.
 
-    **Difference from the official SDK:** an expired capture context (``exp`` older than
-    ``leeway`` seconds, default 60) raises :class:`CaptureContextExpiredException`, a
-    ``JwtSignatureValidationException``. Pass ``allow_expired=True`` to get the official
-    behaviour. With ``verify_jwt_signature=False`` nothing is verified, expiry included.
+    **Difference from the official SDK:** the context must pass
+    :func:`~flex_ext.capture_context.verify_capture_context` (see the module docstring);
+    a refusal raises ``JwtSignatureValidationException('JWT validation failed')`` with the
+    reason as its ``cause``. An expired context (``exp`` older than ``leeway`` seconds,
+    default 60) raises :class:`CaptureContextExpiredException`, a
+    ``JwtSignatureValidationException``, unless ``allow_expired=True``. With
+    ``verify_jwt_signature=False`` nothing is verified, expiry included.
     """
     if not jwt_value:
         raise InvalidJwtException("JWT value is null or undefined")
     if not merchant_config:
         raise ValueError("merchantConfig is required")
-    try:
-        parsed = parse(jwt_value)
-    except InvalidJwtException:
-        raise
-    except Exception as exc:  # pragma: no cover - parse raises only InvalidJwtException
-        raise InvalidJwtException("Failed to parse JWT token", exc) from exc
+    parsed = parse(jwt_value)
     if not verify_jwt_signature:
         return parsed["payload"]  # type: ignore[no-any-return]
     kid = parsed["header"].get("kid")
@@ -364,39 +344,18 @@ def parse_capture_context_response(
     run_environment = _run_environment(merchant_config)
     if not run_environment:
         raise ValueError("Run environment not found in merchant config")
-    alg = parsed["header"].get("alg")
-    if alg not in SUPPORTED_ALGORITHMS:
-        # The official code fetches first and then fails verification with this message.
-        raise JwtSignatureValidationException("JWT validation failed")
     validate_kid(kid)  # official 0.0.80: ValueError('Invalid kid parameter: ...')
-    try:
-        signature = b64url_decode(parsed["signature"], "JWT signature")
-    except JWTValidationError as exc:
-        raise JwtSignatureValidationException("JWT validation failed", exc) from exc
-    view = _ParsedJWT(
-        raw=jwt_value,
-        header=parsed["header"],
-        claims=parsed["payload"],
-        signing_input=f"{parsed['raw_header']}.{parsed['raw_payload']}".encode("ascii"),
-        signature=signature,
-        raw_header=parsed["raw_header"],
-        raw_payload=parsed["raw_payload"],
-        raw_signature=parsed["signature"],
-    )
     resolver = _resolver_for(merchant_config, run_environment)
     try:
-        resolver.verify(view, SUPPORTED_ALGORITHMS)
+        verify_capture_context(jwt_value, resolver=resolver, leeway=leeway, allow_expired=allow_expired)
     except PublicKeyFetchException as exc:
         if "Failed to parse JWK" in str(exc):
             raise InvalidJwkException("JWK received from server cannot be parsed correctly", exc) from exc
         raise  # the controller's own exception, as in the official SDK
+    except TokenExpiredError as exc:
+        raise CaptureContextExpiredException(
+            "Capture context has expired (pass allow_expired=True to accept it)", exc
+        ) from exc
     except JWTValidationError as exc:
         raise JwtSignatureValidationException("JWT validation failed", exc) from exc
-    if not allow_expired:
-        exp = parsed["payload"].get("exp")
-        # Only a numeric exp is judged (the official SDK checks no claim at all).
-        if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp < time.time() - leeway:
-            raise CaptureContextExpiredException(
-                "Capture context has expired (pass allow_expired=True to accept it)"
-            )
     return parsed["payload"]  # type: ignore[no-any-return]

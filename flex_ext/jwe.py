@@ -12,12 +12,11 @@ field paths, never values; the plaintext is never logged.
 
 from __future__ import annotations
 
-import binascii
 import json
 import os
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -25,7 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ._json import dict_encoder
 from .errors import FieldValidationError, JWEError
-from .jose import _SPEEDUPS, b64url_encode
+from .jose import b64url_encode
 
 if TYPE_CHECKING:  # pragma: no cover
     from .capture_context import CaptureContext
@@ -59,23 +58,12 @@ def _safe_path(parts: Iterable[str]) -> str:
     return ".".join(p if _SEGMENT_RE.fullmatch(p) else "<invalid key>" for p in parts)
 
 
-def _collect(node: dict[str, Any], prefix: str, leaves: dict[str, str], depth: int) -> bool:
-    """Fast path over plain nested dicts: fill ``leaves``; False when a rebuild is needed
-    (dotted keys, empty objects, non-dict mappings, odd keys or values)."""
-    if depth > _MAX_DEPTH:
-        return False
-    for key, value in node.items():
-        if type(key) is not str or not key or "." in key:
-            return False
-        vtype = type(value)
-        if vtype is str:
-            leaves[prefix + key] = value
-        elif vtype is dict and value:
-            if not _collect(value, prefix + key + ".", leaves, depth + 1):
-                return False
-        else:
-            return False
-    return True
+class _CardFields(Dict[str, Any]):
+    """A plain dict of card data whose repr counts the fields and shows no value: when a check
+    fails, the tree and the leaves sit in the traceback's locals, which error trackers record."""
+
+    def __repr__(self) -> str:
+        return f"<card data: {len(self)} field(s)>"
 
 
 def normalize_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -86,18 +74,10 @@ def normalize_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, s
     is always nested, which is what the documentation sends. Leaves must be strings; empty
     objects are dropped.
     """
-    if type(data) is dict:
-        leaves: dict[str, str] = {}
-        if _collect(data, "", leaves, 0):
-            return data, leaves
-    return _rebuild(data)
-
-
-def _rebuild(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     if not isinstance(data, Mapping):
         raise FieldValidationError("card data must be a mapping of field names to values")
-    tree: dict[str, Any] = {}
-    leaves: dict[str, str] = {}
+    tree: dict[str, Any] = _CardFields()
+    leaves: dict[str, str] = _CardFields()
 
     def walk(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
         if len(prefix) > _MAX_DEPTH:
@@ -107,21 +87,21 @@ def _rebuild(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
                 where = _safe_path(prefix) or "the root"
                 raise FieldValidationError(f"field names must be non-empty strings (under {where})")
             path = prefix + tuple(key.split("."))
-            if any(not p for p in path):
+            if "" in path:
                 raise FieldValidationError(f"field {_safe_path(path)} has an empty name segment")
-            if isinstance(value, Mapping):
+            if not isinstance(value, str):  # checked first: leaves are strings, and cheaper to test
+                if not isinstance(value, Mapping):
+                    raise FieldValidationError(
+                        f"field {_safe_path(path)} must be a string, not {type(value).__name__}"
+                    )
                 walk(value, path)
                 continue
-            if not isinstance(value, str):
-                raise FieldValidationError(
-                    f"field {_safe_path(path)} must be a string, not {type(value).__name__}"
-                )
             dotted = ".".join(path)
             if dotted in leaves:
                 raise FieldValidationError(f"field {_safe_path(path)} is given twice")
             parent = tree
             for segment in path[:-1]:
-                child = parent.setdefault(segment, {})
+                child = parent.setdefault(segment, _CardFields())
                 if not isinstance(child, dict):
                     raise FieldValidationError(
                         f"field {_safe_path(path)} conflicts with a value at a parent path"
@@ -142,13 +122,9 @@ def check_fields(leaves: Mapping[str, str], required: Iterable[str], optional: I
     A required field given as an empty string counts as missing (the documentation sends
     *optional* fields as ``""``).
     """
-    required_t = required if isinstance(required, tuple) else tuple(required)
-    optional_t = optional if isinstance(optional, tuple) else tuple(optional)
-    missing = tuple([p for p in required_t if not leaves.get(p)])
-    undeclared = [p for p in leaves if p not in required_t and p not in optional_t]
-    if not missing and not undeclared:
-        return
-    extra = tuple(sorted(_safe_path(p.split(".")) for p in undeclared))
+    declared = set(required) | set(optional)
+    missing = tuple(p for p in required if not leaves.get(p))
+    extra = tuple(sorted(_safe_path(p.split(".")) for p in leaves if p not in declared))
     if missing or extra:
         parts = []
         if missing:
@@ -162,39 +138,29 @@ def check_fields(leaves: Mapping[str, str], required: Iterable[str], optional: I
         )
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_ENCODE = dict_encoder(_ENCODER)
-_JWT_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
-
-
-def _surrogate_error() -> FieldValidationError:
-    return FieldValidationError("card data holds text that is not valid Unicode (a lone surrogate)")
+_ENCODE = dict_encoder(json.JSONEncoder(separators=(",", ":"), ensure_ascii=False))
 
 
 def build_plaintext(data_tree: Mapping[str, Any], context_jwt: str) -> bytes:
     """The JWE plaintext: ``{"data": ..., "context": ..., "index": 0}`` as UTF-8 JSON."""
     try:
-        data_json = _ENCODE(data_tree).encode("utf-8")
+        return _ENCODE({"data": data_tree, "context": context_jwt, "index": 0}).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form (the value is not quoted)
-        raise _surrogate_error() from None
-    if context_jwt.isascii():
-        context = context_jwt.encode("ascii")
-        if not context.translate(None, _JWT_BYTES):
-            # A compact JWT needs no JSON escaping: splice it in without the encoder's scan.
-            return b"".join((b'{"data":', data_json, b',"context":"', context, b'","index":0}'))
-    context_json = _ENCODER.encode(context_jwt).encode("utf-8")
-    return b"".join((b'{"data":', data_json, b',"context":', context_json, b',"index":0}'))
+        raise FieldValidationError("card data holds text that is not valid Unicode (a lone surrogate)") from None
+
+
+def _oaep(alg: object) -> padding.OAEP:
+    oaep = _OAEP.get(alg) if isinstance(alg, str) else None
+    if oaep is None:
+        shown = alg if isinstance(alg, str) and len(alg) <= 32 and alg.isprintable() else f"<{type(alg).__name__}>"
+        raise JWEError(f"JWE algorithm {shown!r} is not supported (use {ALG_RSA_OAEP_256} or {ALG_RSA_OAEP})")
+    return oaep
 
 
 @lru_cache(maxsize=256)
-def _declared(required: tuple[str, ...], optional: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(required + optional)
-
-
-@lru_cache(maxsize=512)
-def _protected_header(kid: str, alg: str) -> bytes:
-    header = json.dumps({"kid": kid, "alg": alg, "enc": ENC_A256GCM}, separators=(",", ":"))
-    return b64url_encode(header.encode("utf-8")).encode("ascii")
+def _protected_header(kid: str, alg: str) -> str:
+    # One per capture context, reused by each card encrypted for it.
+    return b64url_encode(json.dumps({"kid": kid, "alg": alg, "enc": ENC_A256GCM}, separators=(",", ":")).encode())
 
 
 def encrypt_compact(plaintext: bytes, key: rsa.RSAPublicKey, kid: str, alg: str = ALG_RSA_OAEP_256) -> str:
@@ -203,194 +169,21 @@ def encrypt_compact(plaintext: bytes, key: rsa.RSAPublicKey, kid: str, alg: str 
     A fresh 256-bit content key and 96-bit IV come from ``os.urandom``; the AAD is the
     ASCII of the encoded protected header (RFC 7516 §5.1).
     """
-    oaep = _OAEP.get(alg) if isinstance(alg, str) else None
-    if oaep is None:
-        raise _unsupported(alg)
+    oaep = _oaep(alg)
     if not isinstance(key, rsa.RSAPublicKey):
         raise JWEError("the JWE key must be an RSA public key")
-    if not isinstance(kid, str) or not kid:
-        raise JWEError("the JWE header needs the capture context key's kid")
-    return _seal(plaintext, key, _protected_header(kid, alg), oaep)
-
-
-def _unsupported(alg: object) -> JWEError:
-    shown = alg if isinstance(alg, str) and len(alg) <= 32 and alg.isprintable() else f"<{type(alg).__name__}>"
-    return JWEError(f"JWE algorithm {shown!r} is not supported (use {ALG_RSA_OAEP_256} or {ALG_RSA_OAEP})")
-
-
-_b2a = binascii.b2a_base64
-
-
-def _compact_py(header: bytes, encrypted_key: bytes, iv: bytes, sealed: bytes) -> str:
-    # base64url in one pass over the joined parts: the standard alphabet differs only in
-    # '+' and '/', and the '=' padding is cut by length (a 12-byte IV has none, a 16-byte
-    # tag always two). The header is base64url already.
-    size = len(sealed) - 16
-    view = memoryview(sealed)
-    return (
-        b".".join(
-            (
-                header,
-                _b2a(encrypted_key, newline=False).rstrip(b"="),
-                _b2a(iv, newline=False),
-                memoryview(_b2a(view[:size], newline=False))[: (4 * size + 2) // 3],
-                _b2a(view[size:], newline=False)[:22],
-            )
-        )
-        .replace(b"+", b"-")
-        .replace(b"/", b"_")
-        .decode("ascii")
-    )
-
-
-#: ``header.encrypted_key.iv.ciphertext.tag`` from the header (base64url already) and the
-#: binary parts, ``sealed`` being AES-GCM's ciphertext + 16-byte tag; in C when it is built.
-_compact: Callable[[bytes, bytes, bytes, bytes], str] = _compact_py if _SPEEDUPS is None else _SPEEDUPS.jwe_compact
-
-
-def _seal(plaintext: bytes, key: rsa.RSAPublicKey, header: bytes, oaep: padding.OAEP) -> str:
-    """The compact JWE ``header.encrypted_key.iv.ciphertext.tag`` for checked arguments."""
-    # One read of the system CSPRNG for both the content key and the IV.
-    randomness = os.urandom(44)
-    cek = randomness[:32]
-    iv = randomness[32:]
+    if not isinstance(kid, str) or not kid or len(kid) > 256:
+        raise JWEError("the JWE header needs the capture context key's kid (1 to 256 characters)")
+    header = _protected_header(kid, alg)
+    randomness = os.urandom(44)  # the content key and the IV
+    cek, iv = randomness[:32], randomness[32:]
     try:
         encrypted_key = key.encrypt(cek, oaep)
-        sealed = AESGCM(cek).encrypt(iv, plaintext, header)
     except ValueError:
         raise JWEError("the content key could not be encrypted to the capture context key") from None
-    return _compact(header, encrypted_key, iv, sealed)
-
-
-# --- The common case in one pass -------------------------------------------------------------
-#
-# A plain nested dict of strings whose paths the capture context declares is checked and
-# written as JSON in one walk over a per-field-set "shape": for each name, its JSON key text
-# and either its subtree or whether the leaf is required. Anything else (dotted keys, empty
-# objects, other mappings, non-string leaves, a missing required field, an undeclared one)
-# takes the step-by-step path, which gives the same plaintext for what both accept and
-# raises the precise error for the rest. The walk runs in C (flex_ext/_speedups.c,
-# card_plaintext) when the extension is built: in Python it costs about as much as the
-# AES-GCM step; tests/test_speedups.py holds the two to the same output.
-
-_Shape = dict[str, tuple[str, Any]]
-_ShapeUTF8 = dict[str, tuple[bytes, Any]]
-_ESCAPE = json.encoder.encode_basestring  # the string encoder of an ensure_ascii=False JSONEncoder
-
-
-@lru_cache(maxsize=256)
-def _shape(required: tuple[str, ...], optional: tuple[str, ...]) -> Optional[_Shape]:
-    tree: dict[str, Any] = {}
-    for path in required + optional:
-        parts = path.split(".")
-        if len(parts) > _MAX_DEPTH or not all(parts):
-            return None
-        node = tree
-        for segment in parts[:-1]:
-            node = node.setdefault(segment, {})
-            if type(node) is not dict:
-                return None  # a path both a leaf and a parent: left to the general path
-        if parts[-1] in node:
-            return None
-        node[parts[-1]] = path in required
-
-    def convert(node: dict[str, Any]) -> _Shape:
-        return {k: (_ESCAPE(k) + ":", v if type(v) is bool else convert(v)) for k, v in node.items()}
-
-    return convert(tree)
-
-
-@lru_cache(maxsize=256)
-def _shape_utf8(required: tuple[str, ...], optional: tuple[str, ...]) -> Optional[_ShapeUTF8]:
-    """:func:`_shape` with each key's JSON as UTF-8 bytes, for the C ``card_plaintext``."""
-
-    def convert(node: _Shape) -> _ShapeUTF8:
-        return {
-            k: (key_json.encode("utf-8"), sub if type(sub) is bool else convert(sub))
-            for k, (key_json, sub) in node.items()
-        }
-
-    shape = _shape(required, optional)
-    try:
-        return None if shape is None else convert(shape)
-    except UnicodeEncodeError:  # a declared path with a lone surrogate: the general path
-        return None
-
-
-_Plan = tuple[Any, int, bytes]  # the shape is a _Shape, or a _ShapeUTF8 for the C card_plaintext
-_plan_shape: Callable[[tuple[str, ...], tuple[str, ...]], Any] = _shape if _SPEEDUPS is None else _shape_utf8
-
-
-def _plan(context: CaptureContext) -> Optional[_Plan]:
-    """``(shape, number of required fields, plaintext tail)`` for ``context``, or None when
-    its JWT or its field list needs the general path; built once per capture context."""
-    memo: list[Optional[_Plan]] = context._jwe
-    if not memo:
-        memo.append(_new_plan(context))
-    return memo[0]
-
-
-def _new_plan(context: CaptureContext) -> Optional[_Plan]:
-    shape = _plan_shape(context.required_fields, context.optional_fields)
-    jwt = context.jwt
-    if shape is None or not jwt.isascii():
-        return None
-    raw = jwt.encode("ascii")
-    if raw.translate(None, _JWT_BYTES):
-        return None  # characters a JSON string would escape: build_plaintext handles them
-    return shape, len(context.required_fields), b',"context":"' + raw + b'","index":0}'
-
-
-def _emit(node: Mapping[Any, Any], shape: _Shape, out: list[str]) -> int:
-    """Append the JSON of ``node`` to ``out`` and return how many required fields it holds
-    (non-empty); -1 as soon as ``node`` needs the general path."""
-    count = 0
-    separator = "{"
-    for key, value in node.items():
-        entry = shape.get(key)
-        if entry is None:
-            return -1
-        key_json, sub = entry
-        if type(value) is str:
-            if sub is True:
-                if not value:
-                    return -1
-                count += 1
-            elif sub is not False:
-                return -1
-            out.append(separator + key_json + _ESCAPE(value))
-        elif type(value) is dict and type(sub) is dict:
-            out.append(separator + key_json)
-            inner = _emit(value, sub, out)
-            if inner < 0:
-                return -1
-            count += inner
-        else:
-            return -1
-        separator = ","
-    if separator == "{":
-        return -1  # the general path drops an empty object
-    out.append("}")
-    return count
-
-
-def _card_plaintext_py(data: Any, shape: _Shape, required: int, tail: bytes) -> Optional[bytes]:
-    out = ['{"data":']
-    if type(data) is not dict or _emit(data, shape, out) != required:
-        return None
-    try:
-        return "".join(out).encode("utf-8") + tail
-    except UnicodeEncodeError:
-        raise _surrogate_error() from None
-
-
-#: ``b'{"data":' + JSON of data + tail`` when ``data`` is a nested dict of strings that
-#: ``shape`` declares, holding exactly ``required`` non-empty required fields; None when the
-#: general path must decide. In C when it is built (which leaves a lone surrogate to the
-#: general path's error rather than raising it).
-_card_plaintext: Callable[[Any, _Shape, int, bytes], Optional[bytes]] = (
-    _card_plaintext_py if _SPEEDUPS is None else _SPEEDUPS.card_plaintext
-)
+    sealed = AESGCM(cek).encrypt(iv, plaintext, header.encode("ascii"))
+    parts = (encrypted_key, iv, sealed[:-16], sealed[-16:])  # AES-GCM appends the 16-byte tag
+    return ".".join((header, *map(b64url_encode, parts)))
 
 
 def encrypt_for_capture_context(
@@ -405,20 +198,9 @@ def encrypt_for_capture_context(
     ``data`` is the nested field tree (dotted keys are accepted too). With ``check=False``
     the required/undeclared field check is skipped (the server will still apply it).
     """
-    oaep = _OAEP.get(alg) if isinstance(alg, str) else None
-    if oaep is None:
-        raise _unsupported(alg)
-    header = _protected_header(capture_context.kid, alg)
-    plan = _plan(capture_context) if check else None  # card_plaintext declines a non-dict
-    if plan is not None:
-        plaintext = _card_plaintext(data, plan[0], plan[1], plan[2])
-        if plaintext is not None:
-            return _seal(plaintext, capture_context.encryption_key, header, oaep)
+    _oaep(alg)  # an unsupported algorithm fails before the data is looked at
     tree, leaves = normalize_data(data)
     if check:
-        required = capture_context.required_fields
-        optional = capture_context.optional_fields
-        # Nothing undeclared and every required field non-empty, or the precise error.
-        if not (leaves.keys() <= _declared(required, optional) and all(map(leaves.get, required))):
-            check_fields(leaves, required, optional)
-    return _seal(build_plaintext(tree, capture_context.jwt), capture_context.encryption_key, header, oaep)
+        check_fields(leaves, capture_context.required_fields, capture_context.optional_fields)
+    key = capture_context.encryption_key
+    return encrypt_compact(build_plaintext(tree, capture_context.jwt), key, capture_context.kid, alg)

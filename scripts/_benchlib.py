@@ -16,7 +16,6 @@ SDK's virtualenv, where neither ``flex_ext`` nor this project's ``CyberSource`` 
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import json
 import os
@@ -386,35 +385,6 @@ class FlexFixture:
 
         return ours, bare
 
-    def verify_floor(self) -> Callable[[], Any]:
-        """The bare verify plus only what any verifier of these tokens must add: split the
-        token, base64url-decode the signature and the payload, JSON-decode the claims. Not a
-        target: it shows how much of the verification figure is decoding, not our code."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-
-        public = self.signing.public_key()
-        pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
-        to_standard = bytes.maketrans(b"-_", b"+/")
-        a2b = binascii.a2b_base64
-        loads = json.JSONDecoder().decode
-        tokens = [t.encode("ascii") for t in self.tokens]
-        size = len(tokens)
-        counter = [0]
-
-        def floor() -> Any:
-            counter[0] = (counter[0] + 1) % size
-            token = tokens[counter[0]]
-            first = token.index(b".")
-            second = token.index(b".", first + 1)
-            payload = token[first + 1 : second]
-            signature = token[second + 1 :]
-            public.verify(a2b(signature.translate(to_standard) + b"=" * (-len(signature) % 4)), token[:second],
-                          pkcs1, sha256)
-            return loads(a2b(payload.translate(to_standard) + b"=" * (-len(payload) % 4)).decode("utf-8"))
-
-        return floor
-
     def jwe_pair(self) -> Tuple[Callable[[], Any], Callable[[], Any]]:
         """(ours: encrypt_for_capture_context of a card, bare: RSA-OAEP-256 of a fresh
         256-bit key + AES-256-GCM of the same plaintext), both cycling over the contexts."""
@@ -479,53 +449,6 @@ class FlexFixture:
             return str(token.serialize(compact=True))
 
         return jwcrypto
-
-    def jwe_floor(self) -> Callable[[], Any]:
-        """The bare operation plus only what any compact JWE of this payload must add:
-        JSON of the card (no checks) spliced into the plaintext, and base64url of the four
-        binary parts joined with dots, written as tightly as the standard library allows.
-        Not a target: it shows how much of the JWE figure is encoding, not our code."""
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-        # The C encoder built once (JSONEncoder.encode would rebuild it on every call).
-        chunks = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-            None, None, json.encoder.encode_basestring, None, ":", ",", False, False, True
-        )
-
-        def encode(value: Any) -> str:
-            return "".join(chunks(value, 0))
-
-        b2a = binascii.b2a_base64
-        inputs = []
-        for ctx in self.contexts:
-            header = {"kid": ctx.kid, "alg": "RSA-OAEP-256", "enc": "A256GCM"}
-            aad = b64u(json.dumps(header, separators=(",", ":")).encode()).encode("ascii")
-            tail = b',"context":"' + ctx.jwt.encode("ascii") + b'","index":0}'
-            inputs.append((ctx.encryption_key, tail, aad))
-        size = len(inputs)
-        counter = [0]
-        card = CARD
-        urandom = os.urandom
-
-        def floor() -> str:
-            counter[0] = (counter[0] + 1) % size
-            key, tail, aad = inputs[counter[0]]
-            plaintext = b'{"data":' + encode(card).encode() + tail
-            randomness = urandom(44)
-            cek = randomness[:32]
-            iv = randomness[32:]
-            sealed = AESGCM(cek).encrypt(iv, plaintext, aad)
-            n = len(sealed) - 16
-            view = memoryview(sealed)
-            parts = (aad, b2a(key.encrypt(cek, oaep), newline=False).rstrip(b"="), b2a(iv, newline=False),
-                     memoryview(b2a(view[:n], newline=False))[: (4 * n + 2) // 3], b2a(view[n:], newline=False)[:22])
-            return b".".join(parts).replace(b"+", b"-").replace(b"/", b"_").decode("ascii")
-
-        return floor
-
 
 # ---------------------------------------------------------------------------------------------
 # Helper process 1: a loopback TLS server for POST /flex/v2/sessions

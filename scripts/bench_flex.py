@@ -6,9 +6,9 @@ baseline are interleaved (several short batches, alternating), and the best batc
 is compared, so a noisy neighbour affects both sides alike. Both sides cycle over 64
 distinct capture contexts signed by one key, so nothing token-specific can be memoised.
 
-Targets:
-* capture-context verification with a cached key <= 2x a bare RSA-2048 PKCS#1 v1.5 verify;
-* JWE encryption of a card payload <= 1.3x a bare RSA-OAEP-256 encrypt + AES-256-GCM of the
+Targets (guard rails, DESIGN.md):
+* capture-context verification with a cached key <= 3x a bare RSA-2048 PKCS#1 v1.5 verify;
+* JWE encryption of a card payload <= 2x a bare RSA-OAEP-256 encrypt + AES-256-GCM of the
   same plaintext.
 
 ``scripts/bench`` measures these and the other figures of issue 7 in one run.
@@ -37,8 +37,8 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}, {statistic}")
     ok = True
     for key, label, pair, reference_label, target in (
-        ("verify_cached", "capture-context verify (cached key)", fixture.verify_pair(), "bare RSA verify", 2.0),
-        ("jwe_encrypt", "JWE encrypt card payload (RSA-OAEP-256+GCM)", fixture.jwe_pair(), "bare OAEP+GCM", 1.3),
+        ("verify_cached", "capture-context verify (cached key)", fixture.verify_pair(), "bare RSA verify", 3.0),
+        ("jwe_encrypt", "JWE encrypt card payload (RSA-OAEP-256+GCM)", fixture.jwe_pair(), "bare OAEP+GCM", 2.0),
     ):
         ours, bare = interleave(pair, args.rounds, NUMBER)
         figure = compared(

@@ -220,6 +220,22 @@ def _hs_cfg(**overrides: Any) -> MerchantConfig:
     return _cfg(authentication_type="JWT", jwt_key_type="shared_secret", **overrides)
 
 
+def test_jwt_signing_goes_through_pyjwt(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PyJWT makes the token: with its encoder replaced, the signer's output is the replacement's.
+    seen: list[Any] = []
+
+    def encode(payload: Any, key: Any, algorithm: Any = None, headers: Any = None, **kw: Any) -> str:
+        seen.append((list(payload), algorithm, headers))
+        return "made.by.pyjwt"
+
+    monkeypatch.setattr(pyjwt, "encode", encode)
+    signer = signer_for(_hs_cfg(), clock=lambda: 1767225600.7, new_jti=lambda: JTI)
+    assert signer.sign("POST", "/flex/v2/sessions", VECTOR_BODY)["Authorization"] == "Bearer made.by.pyjwt"
+    keys, algorithm, headers = seen[0]
+    assert algorithm == "HS256" and headers == {"kid": "00000000-1111-2222-3333-444444444444", "typ": "JWT"}
+    assert keys == sorted(keys)  # claims handed over in sorted order: PyJWT keeps a dict's order
+
+
 def test_hs256_vector_is_byte_exact() -> None:
     signer = signer_for(_hs_cfg(), clock=lambda: 1767225600.7, new_jti=lambda: JTI)
     assert isinstance(signer, JwtSharedSecretSigner)

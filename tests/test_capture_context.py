@@ -23,7 +23,6 @@ from flexkit import (
     signing_key,
 )
 
-from flex_ext import capture_context as capture_context_module
 from flex_ext.capture_context import (
     CaptureContext,
     parse_capture_context_unverified,
@@ -85,14 +84,13 @@ def _public_view(ctx: CaptureContext) -> tuple[Any, ...]:
     )
 
 
-def test_hot_path_gives_the_same_context_as_the_step_by_step_path() -> None:
+def test_the_resolver_and_an_explicit_key_give_the_same_context() -> None:
     jwt = mint_capture_context(ORIGIN)
-    resolver = cached_resolver()
-    fast = capture_context_module._verify_fast(jwt, resolver, 60, False, None)
-    assert fast is not None  # the common case really takes the hot path
-    slow = verify_capture_context(jwt, public_key=signing_key().public_key())
-    assert _public_view(fast) == _public_view(slow)
-    assert fast == slow
+    via_resolver = verify_capture_context(jwt, resolver=cached_resolver())
+    via_key = verify_capture_context(jwt, public_key=signing_key().public_key())
+    assert _public_view(via_resolver) == _public_view(via_key)
+    assert via_resolver == via_key
+    assert via_resolver.verified is True
 
 
 @pytest.mark.parametrize(
@@ -105,7 +103,7 @@ def test_hot_path_gives_the_same_context_as_the_step_by_step_path() -> None:
         "nbf",
     ],
 )
-def test_uncommon_valid_shapes_leave_the_hot_path_and_still_verify(change: str) -> None:
+def test_uncommon_valid_shapes_verify(change: str) -> None:
     header: dict[str, Any] = {"kid": SIGNING_KID, "alg": "RS256"}
     claims = capture_context_claims(ORIGIN)
     jwk = claims["flx"]["jwk"]
@@ -121,9 +119,7 @@ def test_uncommon_valid_shapes_leave_the_hot_path_and_still_verify(change: str) 
     elif change == "nbf":
         claims["nbf"] = claims["iat"]
     jwt = mint_jwt(header, claims, signing_key())
-    resolver = cached_resolver()
-    assert capture_context_module._verify_fast(jwt, resolver, 60, False, None) is None
-    via_resolver = verify_capture_context(jwt, resolver=resolver)
+    via_resolver = verify_capture_context(jwt, resolver=cached_resolver())
     via_key = verify_capture_context(jwt, public_key=signing_key().public_key())
     assert _public_view(via_resolver) == _public_view(via_key)
 
@@ -371,7 +367,7 @@ def test_documentation_capture_context_does_not_verify() -> None:
         _verify(DOC_CAPTURE_CONTEXT, allow_expired=True, public_key=signing_key().public_key())
 
 
-def test_trailing_whitespace_after_the_claims_leaves_the_hot_path_and_still_verifies() -> None:
+def test_trailing_whitespace_after_the_claims_still_verifies() -> None:
     import json
 
     claims = capture_context_claims(ORIGIN)
@@ -382,13 +378,57 @@ def test_trailing_whitespace_after_the_claims_leaves_the_hot_path_and_still_veri
 
     signature = signing_key().sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
     jwt = f"{header}.{payload}.{b64url_encode(signature)}"
-    resolver = cached_resolver()
-    assert capture_context_module._verify_fast(jwt, resolver, 60, False, None) is None
-    assert verify_capture_context(jwt, resolver=resolver).claims == claims
+    assert verify_capture_context(jwt, resolver=cached_resolver()).claims == claims
 
 
-def test_an_allow_list_given_as_a_generator_is_read_once_per_path() -> None:
-    # An extra header member makes the one-pass path decline after it has read the list.
+def test_an_allow_list_given_as_a_generator_is_honoured() -> None:
     jwt = mint_jwt({"kid": SIGNING_KID, "alg": "RS256", "x5t": "abc"}, capture_context_claims(ORIGIN), signing_key())
     ctx = _verify(jwt, allowed_origins=(o for o in ["https://testflex.cybersource.com"]))
     assert ctx.origin == ORIGIN
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"origin": "https://attacker.example"},
+        {"path": "/steal"},
+        {"jwk": {"kty": "RSA"}, "kid": "attacker"},
+        {"jwt": "a.b.c"},
+        {},
+    ],
+)
+def test_a_verified_context_cannot_be_copied_into_another_verified_one(change: dict[str, Any]) -> None:
+    import dataclasses
+
+    ctx = _verify(mint_capture_context(ORIGIN))
+    assert ctx.verified
+    with pytest.raises(JWTValidationError, match="verified=False"):
+        dataclasses.replace(ctx, **change)
+    copy = dataclasses.replace(ctx, **change, verified=False)
+    assert copy.verified is False
+    assert ctx.verified is True and ctx.origin == ORIGIN
+
+
+def test_a_hand_built_context_cannot_claim_to_be_verified() -> None:
+    ctx = parse_capture_context_unverified(mint_capture_context(ORIGIN))
+    with pytest.raises(JWTValidationError, match="verify_capture_context"):
+        CaptureContext(
+            ctx.jwt, ctx.header, ctx.claims, ctx.origin, ctx.path, ctx.jwk, ctx.kid,
+            ctx.required_fields, ctx.optional_fields, verified=True,
+        )
+
+
+@pytest.mark.parametrize("name", ["jwk", "jku", "x5u", "x5c", "crit"])
+def test_header_borne_keys_and_crit_are_refused_before_any_fetch(name: str) -> None:
+    calls: list[str] = []
+
+    def fetcher(base_url: str, kid: str) -> Any:
+        calls.append(kid)
+        return public_jwk(signing_key(), SIGNING_KID)
+
+    resolver = PublicKeyResolver("https://keys.example", store=InMemoryKeyStore(), fetcher=fetcher)
+    header = {"kid": SIGNING_KID, "alg": "RS256", name: ["x"]}
+    jwt = mint_jwt(header, capture_context_claims(ORIGIN), signing_key())
+    with pytest.raises(JWTValidationError, match=name):
+        verify_capture_context(jwt, resolver=resolver)
+    assert calls == []

@@ -4,7 +4,7 @@ import json
 import socket
 import time
 import types
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Tuple
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -108,14 +108,21 @@ def test_parse_errors_keep_official_messages(token: Any, message: str) -> None:
 # -------------------------------------------------------------------------- verify_jwt
 
 
-@pytest.mark.parametrize("alg", ["RS256", "RS384", "RS512"])
-def test_verify_jwt_accepts_rs_algorithms_with_dict_or_json(alg: str) -> None:
-    token = mint_jwt({"kid": "k", "alg": alg}, {"exp": 1000}, signing_key())  # expired: not judged here
+def test_verify_jwt_accepts_a_capture_context_with_dict_or_json() -> None:
+    token = mint_capture_context("https://testflex.cybersource.com")
     assert verify_jwt(token, JWK) is None
     assert verify_jwt(token, json.dumps(JWK)) is None
 
 
-@pytest.mark.parametrize("alg", ["none", "HS256", "PS256"])
+def test_verify_jwt_applies_the_claim_policy() -> None:
+    # The official SDK judges no claim; the compat path refuses an expired context.
+    token = mint_capture_context("https://testflex.cybersource.com", now=1000)
+    with pytest.raises(JwtSignatureValidationException, match=r"^JWT signature verification failed$") as info:
+        verify_jwt(token, JWK)
+    assert "expired" in str(info.value.cause)
+
+
+@pytest.mark.parametrize("alg", ["none", "HS256", "PS256", "RS384", "RS512"])
 def test_verify_jwt_rejects_other_algorithms_with_official_message(alg: str) -> None:
     pem = signing_key().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -125,7 +132,7 @@ def test_verify_jwt_rejects_other_algorithms_with_official_message(alg: str) -> 
         token += "AA"  # an empty signature is a malformed JWT, as in the official SDK
     with pytest.raises(JwtSignatureValidationException) as info:
         verify_jwt(token, JWK)
-    assert str(info.value) == f"Unsupported JWT algorithm: {alg}. Supported algorithms: RS256, RS384, RS512"
+    assert str(info.value) == f"Unsupported JWT algorithm: {alg}. Supported algorithms: RS256"
 
 
 def test_verify_jwt_signature_failures() -> None:
@@ -157,6 +164,9 @@ def test_get_rsa_public_key_from_jwk() -> None:
         get_rsa_public_key_from_jwk('{"kty": "EC"}')
     with pytest.raises(InvalidJwkException, match=r"^Failed to parse JWK or extract RSA public key$"):
         get_rsa_public_key_from_jwk("nope")
+    with pytest.raises(InvalidJwkException, match=r"^Failed to parse JWK or extract RSA public key$") as info:
+        get_rsa_public_key_from_jwk(json.dumps(public_jwk(rsa_key("small", 1024), "small")))
+    assert "1024 bits" in str(info.value.cause)
 
 
 # --------------------------------------------------------------------- fetch_public_key
@@ -276,9 +286,11 @@ def test_unsupported_alg_fails_validation(flex_server: FlexServer, alg: str) -> 
     assert str(info.value) == "JWT validation failed"
 
 
-def test_rs512_is_accepted(flex_server: FlexServer) -> None:
+def test_rs512_is_refused_before_any_request(flex_server: FlexServer) -> None:
     jwt = mint_capture_context(flex_server.base_url, alg="RS512")
-    assert parse_capture_context_response(jwt, _cfg(flex_server))["jti"] == "rOAksGcp8Bgg6WLj"
+    with pytest.raises(JwtSignatureValidationException, match=r"^JWT validation failed$"):
+        parse_capture_context_response(jwt, _cfg(flex_server))
+    assert flex_server.requests == []
 
 
 def test_bad_signature_and_exactly_one_refetch(flex_server: FlexServer) -> None:
@@ -342,10 +354,115 @@ def test_verify_false_returns_payload_without_any_request(flex_server: FlexServe
     assert flex_server.requests == []
 
 
-def test_default_accepts_what_the_official_sdk_accepts(flex_server: FlexServer) -> None:
-    # Official leniencies we keep: a 1024-bit signing key, no exp claim, unknown claims.
+def test_official_leniencies_are_not_kept(flex_server: FlexServer) -> None:
+    # The official SDK accepts a 1024-bit signing key, no exp claim and no flx; we do not.
     small = rsa_key("small", 1024)
     flex_server.public_keys["small"] = public_jwk(small, "small", "enc")
     claims: Dict[str, Any] = {"flx": {"x": 1}, "anything": [1, 2]}
     token = mint_jwt({"kid": "small", "alg": "RS256"}, claims, small)
+    with pytest.raises(JwtSignatureValidationException, match=r"^JWT validation failed$"):
+        parse_capture_context_response(token, _cfg(flex_server))
+
+
+# ------------------------------------------- one policy: the attack matrix on every path
+
+ORIGIN = "https://testflex.cybersource.com"
+
+
+def _attack(name: str) -> Tuple[Dict[str, Any], Dict[str, Any], Any]:
+    """(header, claims, signing key) of one forged or unacceptable capture context."""
+    header: Dict[str, Any] = {"kid": SIGNING_KID, "alg": "RS256"}
+    claims = capture_context_claims(ORIGIN)
+    key = signing_key()
+    now = int(time.time())
+    if name == "rs512":
+        header["alg"] = "RS512"
+    elif name == "iat in the future":
+        claims["iat"], claims["exp"] = now + 3600, now + 4500
+    elif name == "flx.jwk use sig":
+        claims["flx"]["jwk"]["use"] = "sig"
+    elif name == "flx.jwk 1024 bits":
+        claims["flx"]["jwk"] = public_jwk(rsa_key("small", 1024), "s", "enc")
+    elif name in ("exp numeric string", "exp true", "exp null", "exp NaN"):
+        claims["exp"] = {"exp numeric string": str(now + 900), "exp true": True, "exp null": None,
+                         "exp NaN": float("nan")}[name]
+    elif name == "no exp":
+        del claims["exp"]
+    elif name == "nbf in the future":
+        claims["nbf"] = now + 3600
+    elif name == "exp before iat":
+        claims["exp"] = claims["iat"] - 10
+    elif name == "expired":
+        claims["iat"], claims["exp"] = now - 3600, now - 2700
+    elif name == "crit":
+        header["crit"] = ["exp"]
+    elif name == "jwk in header":
+        header["jwk"] = public_jwk(foreign_key(), SIGNING_KID)
+        key = foreign_key()
+    elif name == "foreign signature":
+        key = foreign_key()
+    return header, claims, key
+
+
+ATTACKS = [
+    "rs512", "iat in the future", "flx.jwk use sig", "flx.jwk 1024 bits", "exp numeric string", "exp true",
+    "exp null", "exp NaN", "no exp", "nbf in the future", "exp before iat", "expired", "crit", "jwk in header",
+    "foreign signature",
+]
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_the_attack_matrix_is_refused_by_flexclient_and_by_the_compat_path(flex_server: FlexServer, name: str) -> None:
+    from authenticationsdk.util.jwt import JWTUtility
+    from CyberSource.utilities.flex import CaptureContextParsingUtility
+
+    from flex_ext.capture_context import verify_capture_context
+    from flex_ext.public_keys import InMemoryKeyStore, PublicKeyResolver
+
+    header, claims, key = _attack(name)
+    token = mint_jwt(header, claims, key)
+    accepted = []
+    resolver = PublicKeyResolver(flex_server.base_url, store=InMemoryKeyStore())
+    for path, call in [
+        ("verify_capture_context", lambda: verify_capture_context(token, resolver=resolver)),
+        ("parse_capture_context_response", lambda: parse_capture_context_response(token, _cfg(flex_server))),
+        ("verify_jwt", lambda: verify_jwt(token, JWK)),
+        # the import paths drop-in users call
+        ("CaptureContextParsingUtility", lambda: CaptureContextParsingUtility.parse_capture_context_response(
+            token, _cfg(flex_server))),
+        ("JWTUtility.verify_jwt", lambda: JWTUtility.verify_jwt(token, JWK)),
+    ]:
+        try:
+            call()
+        except JWTValidationError:
+            continue
+        accepted.append(path)
+    assert accepted == []
+
+
+def test_the_unforged_context_of_the_matrix_is_accepted_on_every_path(flex_server: FlexServer) -> None:
+    # The control for the matrix above: only the attack makes a path refuse.
+    from flex_ext.capture_context import verify_capture_context
+    from flex_ext.public_keys import InMemoryKeyStore, PublicKeyResolver
+
+    header, claims, key = _attack("none")
+    token = mint_jwt(header, claims, key)
+    resolver = PublicKeyResolver(flex_server.base_url, store=InMemoryKeyStore())
+    assert verify_capture_context(token, resolver=resolver).verified
     assert parse_capture_context_response(token, _cfg(flex_server)) == claims
+    assert verify_jwt(token, JWK) is None
+
+
+def test_the_compat_path_never_stores_a_weak_key_that_flexclient_would_trust(flex_server: FlexServer) -> None:
+    from flex_ext.capture_context import verify_capture_context
+    from flex_ext.public_keys import PublicKeyResolver, default_key_store
+
+    small = rsa_key("small", 1024)
+    flex_server.public_keys["weak"] = public_jwk(small, "weak", "enc")
+    token = mint_jwt({"kid": "weak", "alg": "RS256"}, capture_context_claims(ORIGIN), small)
+    with pytest.raises(JwtSignatureValidationException, match=r"^JWT validation failed$"):
+        parse_capture_context_response(token, _cfg(flex_server))
+    assert default_key_store().get(flex_server.base_url, "weak") is None
+    with pytest.raises(JWTValidationError):
+        verify_capture_context(token, resolver=PublicKeyResolver(flex_server.base_url))
+    assert default_key_store().get(flex_server.base_url, "weak") is None

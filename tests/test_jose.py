@@ -59,8 +59,7 @@ def test_valid_rs256_verifies_and_claims_come_out() -> None:
     parsed = parse_compact_jwt(_token())
     verify_signature(parsed, signing_key().public_key())
     assert parsed.claims == CLAIMS
-    assert parsed.kid == "k"
-    assert parsed.alg == "RS256"
+    assert parsed.header == {"kid": "k", "alg": "RS256"}
 
 
 @pytest.mark.parametrize("parts", ["a.b", "a.b.c.d", ".e30.", "e30..x"])
@@ -95,8 +94,46 @@ def test_ps256_and_rs512_are_rejected_by_default() -> None:
     for alg in ("PS256", "RS512"):
         with pytest.raises(JWTValidationError, match="not accepted"):
             verify_signature(parse_compact_jwt(_token(alg)), signing_key().public_key())
-    # RS512 only when the caller allows it (compat path)
-    verify_signature(parse_compact_jwt(_token("RS512")), signing_key().public_key(), ("RS256", "RS512"))
+    # RS256 is the one algorithm: a caller allowing RS512 too does not make it accepted
+    with pytest.raises(JWTValidationError, match="'RS512' is not accepted"):
+        verify_signature(parse_compact_jwt(_token("RS512")), signing_key().public_key(), ("RS256", "RS512"))
+
+
+@pytest.mark.parametrize("name", ["jwk", "jku", "x5u", "x5c"])
+def test_header_borne_keys_are_rejected(name: str) -> None:
+    token = mint_jwt({"kid": "k", "alg": "RS256", name: "https://attacker.example/key"}, CLAIMS, signing_key())
+    with pytest.raises(JWTValidationError, match=f"'{name}'"):
+        verify_signature(parse_compact_jwt(token), signing_key().public_key())
+
+
+def test_a_verification_key_under_2048_bits_is_rejected() -> None:
+    weak = rsa_key("weak", 1024)
+    with pytest.raises(JWKValidationError, match="1024 bits"):
+        verify_signature(parse_compact_jwt(_token(key=weak)), weak.public_key())
+
+
+def test_pyjwt_is_imported_by_the_first_verification_or_jwt_signature_not_by_import() -> None:
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys
+        import CyberSource, flex_ext, flex_ext.capture_context, flex_ext.auth
+        from CyberSource import FlexAPIApi
+        print("jwt" in sys.modules)
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from flex_ext.jose import parse_compact_jwt, verify_signature, b64url_encode
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        try:
+            verify_signature(parse_compact_jwt("eyJhbGciOiJSUzI1NiJ9.e30." + b64url_encode(bytes(256))),
+                             key.public_key())
+        except Exception:
+            pass
+        print("jwt" in sys.modules)
+    """
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True"]
 
 
 def test_crit_header_is_rejected() -> None:

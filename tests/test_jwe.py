@@ -158,8 +158,9 @@ def test_check_can_be_skipped() -> None:
 def test_unsupported_alg_and_bad_kid_raise_jwe_error() -> None:
     with pytest.raises(JWEError, match="not supported"):
         encrypt_compact(b"x", session_key().public_key(), "kid", "RSA1_5")
-    with pytest.raises(JWEError, match="kid"):
-        encrypt_compact(b"x", session_key().public_key(), "")
+    for kid in ("", "k" * 257):
+        with pytest.raises(JWEError, match="kid"):
+            encrypt_compact(b"x", session_key().public_key(), kid)
 
 
 def test_documentation_capture_context_jwk_can_be_encrypted_to() -> None:
@@ -199,3 +200,43 @@ def test_unsupported_alg_message_does_not_echo_long_or_odd_values() -> None:
     assert "A" * 40 not in str(caught.value) and "<str>" in str(caught.value)
     with pytest.raises(JWEError, match="'RSA1_5' is not supported"):
         encrypt_compact(b"x", session_key().public_key(), "kid", alg="RSA1_5")
+
+
+class _MaskedCard(Dict[str, Any]):
+    """How a caller holds card data (FlexClient's card type does the same): the repr shows no value."""
+
+    def __repr__(self) -> str:
+        return "<card>"
+
+
+def _locals_reprs(exc: BaseException) -> str:
+    """The reprs of every local of the library's frames (the test's own frame is skipped)."""
+    tb = exc.__traceback__.tb_next  # type: ignore[union-attr]
+    seen = []
+    while tb is not None:
+        seen += [repr(value) for value in tb.tb_frame.f_locals.values()]
+        tb = tb.tb_next
+    return "\n".join(seen)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"paymentInformation": {"card": {"number": CARD_NUMBER, "securityCode": SECURITY_CODE, "pin": "9"}}},
+        {"paymentInformation": {"card": {"securityCode": SECURITY_CODE, "number2": CARD_NUMBER}}},
+    ],
+)
+def test_a_field_check_failure_leaves_no_card_data_in_the_traceback_locals(data: Dict[str, Any]) -> None:
+    with pytest.raises(FieldValidationError) as info:
+        encrypt_for_capture_context(_ctx(), _MaskedCard(data))
+    reprs = _locals_reprs(info.value)
+    assert "card data" in reprs  # the normalised tree and leaves were there, masked
+    assert CARD_NUMBER not in reprs and SECURITY_CODE not in reprs
+
+
+def test_the_normalised_tree_and_leaves_mask_their_repr() -> None:
+    tree, leaves = normalize_data({"paymentInformation.card.number": CARD_NUMBER})
+    assert tree == {"paymentInformation": {"card": {"number": CARD_NUMBER}}}
+    assert leaves == {"paymentInformation.card.number": CARD_NUMBER}
+    for shown in (repr(tree), str(tree), repr(leaves), repr(tree["paymentInformation"])):
+        assert CARD_NUMBER not in shown and "card data" in shown

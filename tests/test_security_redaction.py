@@ -219,7 +219,7 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> Iterato
     original_http_sign = auth_module.HttpSignatureSigner.sign
     original_jwt_sign = auth_module._JwtSigner.sign
     original_payroc_sign = hosted_module.PayrocSigner.sign
-    original_seal = jwe_module._seal
+    original_seal = jwe_module.encrypt_compact
 
     def http_sign(self: Any, method: str, path: str, body: Optional[bytes]) -> dict[str, str]:
         headers = original_http_sign(self, method, path, body)
@@ -243,7 +243,7 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> Iterato
         return headers
 
     def seal(plaintext: bytes, *args: Any) -> str:
-        # Every JWE (the one-pass path and the general one) is sealed here.
+        # Every JWE is sealed here.
         secrets.add("JWE plaintext", plaintext.decode("utf-8"))
         data_tree = json.loads(plaintext)["data"]
         secrets.add("JWE plaintext", json.dumps(data_tree, separators=(",", ":")))
@@ -253,7 +253,7 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> Iterato
     monkeypatch.setattr(auth_module.HttpSignatureSigner, "sign", http_sign)
     monkeypatch.setattr(auth_module._JwtSigner, "sign", jwt_sign)
     monkeypatch.setattr(hosted_module.PayrocSigner, "sign", payroc_sign)
-    monkeypatch.setattr(jwe_module, "_seal", seal)
+    monkeypatch.setattr(jwe_module, "encrypt_compact", seal)
 
     root = logging.getLogger()
     sink = _Sink(observer)
