@@ -11,10 +11,19 @@
 from importlib import import_module as _import_module
 
 _exports = {
+    "CaptureApi": "CyberSource.api.capture_api",
+    "CreditApi": "CyberSource.api.credit_api",
     "FlexAPIApi": "CyberSource.api.flex_api_api",
     "FlexPublicKeysApi": "CyberSource.api.flex_public_keys_api",
     "FlexTokensApi": "CyberSource.api.flex_tokens_api",
     "MicroformIntegrationApi": "CyberSource.api.microform_integration_api",
+    "PaymentsApi": "CyberSource.api.payments_api",
+    "RefundApi": "CyberSource.api.refund_api",
+    "ReversalApi": "CyberSource.api.reversal_api",
+    "TransactionDetailsApi": "CyberSource.api.transaction_details_api",
+    "TransientTokenDataV2Api": "CyberSource.api.transient_token_data_v2_api",
+    "UnifiedCheckoutCaptureContextApi": "CyberSource.api.unified_checkout_capture_context_api",
+    "VoidApi": "CyberSource.api.void_api",
 }
 
 __all__ = list(_exports)
