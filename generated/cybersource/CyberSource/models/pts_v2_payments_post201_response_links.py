@@ -20,12 +20,12 @@ class PtsV2PaymentsPost201ResponseLinks(object):
     """
     swagger_types = {
         '_self': 'PtsV2PaymentsPost201ResponseLinksSelf',
-        'reversal': 'object',
-        'capture': 'object',
-        'customer': 'object',
-        'payment_instrument': 'object',
-        'shipping_address': 'object',
-        'instrument_identifier': 'object'
+        'reversal': 'PtsV2PaymentsPost201ResponseLinksSelf',
+        'capture': 'PtsV2PaymentsPost201ResponseLinksSelf',
+        'customer': 'PtsV2PaymentsPost201ResponseLinksSelf',
+        'payment_instrument': 'PtsV2PaymentsPost201ResponseLinksSelf',
+        'shipping_address': 'PtsV2PaymentsPost201ResponseLinksSelf',
+        'instrument_identifier': 'PtsV2PaymentsPost201ResponseLinksSelf'
     }
 
     attribute_map = {
@@ -91,7 +91,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         JSON name `reversal`.
 
         :return: The reversal of this PtsV2PaymentsPost201ResponseLinks.
-        :rtype: object
+        :rtype: PtsV2PaymentsPost201ResponseLinksSelf
         """
         return self._reversal
 
@@ -100,7 +100,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         """Sets the reversal of this PtsV2PaymentsPost201ResponseLinks.
 
         :param reversal: The reversal of this PtsV2PaymentsPost201ResponseLinks.
-        :type: object
+        :type: PtsV2PaymentsPost201ResponseLinksSelf
         """
 
         self._reversal = reversal
@@ -112,7 +112,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         JSON name `capture`.
 
         :return: The capture of this PtsV2PaymentsPost201ResponseLinks.
-        :rtype: object
+        :rtype: PtsV2PaymentsPost201ResponseLinksSelf
         """
         return self._capture
 
@@ -121,7 +121,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         """Sets the capture of this PtsV2PaymentsPost201ResponseLinks.
 
         :param capture: The capture of this PtsV2PaymentsPost201ResponseLinks.
-        :type: object
+        :type: PtsV2PaymentsPost201ResponseLinksSelf
         """
 
         self._capture = capture
@@ -133,7 +133,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         JSON name `customer`.
 
         :return: The customer of this PtsV2PaymentsPost201ResponseLinks.
-        :rtype: object
+        :rtype: PtsV2PaymentsPost201ResponseLinksSelf
         """
         return self._customer
 
@@ -142,7 +142,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         """Sets the customer of this PtsV2PaymentsPost201ResponseLinks.
 
         :param customer: The customer of this PtsV2PaymentsPost201ResponseLinks.
-        :type: object
+        :type: PtsV2PaymentsPost201ResponseLinksSelf
         """
 
         self._customer = customer
@@ -154,7 +154,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         JSON name `paymentInstrument`.
 
         :return: The payment_instrument of this PtsV2PaymentsPost201ResponseLinks.
-        :rtype: object
+        :rtype: PtsV2PaymentsPost201ResponseLinksSelf
         """
         return self._payment_instrument
 
@@ -163,7 +163,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         """Sets the payment_instrument of this PtsV2PaymentsPost201ResponseLinks.
 
         :param payment_instrument: The payment_instrument of this PtsV2PaymentsPost201ResponseLinks.
-        :type: object
+        :type: PtsV2PaymentsPost201ResponseLinksSelf
         """
 
         self._payment_instrument = payment_instrument
@@ -175,7 +175,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         JSON name `shippingAddress`.
 
         :return: The shipping_address of this PtsV2PaymentsPost201ResponseLinks.
-        :rtype: object
+        :rtype: PtsV2PaymentsPost201ResponseLinksSelf
         """
         return self._shipping_address
 
@@ -184,7 +184,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         """Sets the shipping_address of this PtsV2PaymentsPost201ResponseLinks.
 
         :param shipping_address: The shipping_address of this PtsV2PaymentsPost201ResponseLinks.
-        :type: object
+        :type: PtsV2PaymentsPost201ResponseLinksSelf
         """
 
         self._shipping_address = shipping_address
@@ -196,7 +196,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         JSON name `instrumentIdentifier`.
 
         :return: The instrument_identifier of this PtsV2PaymentsPost201ResponseLinks.
-        :rtype: object
+        :rtype: PtsV2PaymentsPost201ResponseLinksSelf
         """
         return self._instrument_identifier
 
@@ -205,7 +205,7 @@ class PtsV2PaymentsPost201ResponseLinks(object):
         """Sets the instrument_identifier of this PtsV2PaymentsPost201ResponseLinks.
 
         :param instrument_identifier: The instrument_identifier of this PtsV2PaymentsPost201ResponseLinks.
-        :type: object
+        :type: PtsV2PaymentsPost201ResponseLinksSelf
         """
 
         self._instrument_identifier = instrument_identifier
