@@ -211,10 +211,18 @@ def reply(status: int, body: Any, content_type: str) -> Reply:
     return Reply(status=status, body=raw.encode(), headers={"Content-Type": content_type, "v-c-correlation-id": "c0ffee"})
 
 
-@pytest.fixture
-def server():
+@pytest.fixture(scope="module")
+def shared_server():
     with CaptureServer() as srv:
         yield srv
+
+
+@pytest.fixture
+def server(shared_server: CaptureServer) -> CaptureServer:
+    """One loopback server for the module (stopping one takes half a second), reset per test."""
+    shared_server.requests.clear()
+    shared_server.reply = Reply()
+    return shared_server
 
 
 def merchant_config(srv: Optional[CaptureServer] = None) -> dict:
@@ -409,6 +417,31 @@ def test_error_statuses_raise_api_exception_with_the_raw_body(server: CaptureSer
     assert error.body == json.dumps(canned)  # the raw text, as the official SDK gives it
     assert json.loads(error.body)["reason"] == canned["reason"]
     assert error.headers["Content-Type"] == JSON
+    # Our addition: the body as the error model the spec declares for the status.
+    assert type(error.data).__name__ == f"PtsV2PaymentsPost{status}Response"
+    assert (error.data.status, error.data.reason, error.data.message) == (canned["status"], canned["reason"], canned["message"])
+    if status == 400:
+        assert [(d.field, d.reason) for d in error.data.details] == [("tokenInformation.jti", "INVALID_DATA")]
+
+
+def test_error_model_is_per_operation_and_absent_when_the_body_is_not_json(server: CaptureServer) -> None:
+    missing_auth = {"id": "6969442631946000007777", "submitTimeUtc": "2023-10-10T13:24:23Z", "status": "INVALID_REQUEST",
+                    "reason": "MISSING_AUTH", "message": "Decline - The request ID is invalid."}
+    server.reply = reply(400, missing_auth, JSON)
+    with pytest.raises(ApiException) as info:
+        CyberSource.CaptureApi(merchant_config(server)).capture_payment({}, PAY_ID)
+    assert type(info.value.data).__name__ == "PtsV2PaymentsCapturesPost400Response"
+    assert info.value.data.reason == "MISSING_AUTH" and info.value.data.details is None
+
+    server.reply = Reply(status=400, body=b'{"response":{"rmsg":"missing', headers={"Content-Type": JSON})
+    with pytest.raises(ApiException) as info:
+        CyberSource.CaptureApi(merchant_config(server)).capture_payment({}, PAY_ID)
+    assert info.value.data is None and info.value.body == '{"response":{"rmsg":"missing'
+
+    server.reply = reply(404, {"message": "The requested resource does not exist"}, HAL)
+    with pytest.raises(ApiException) as info:
+        CyberSource.TransactionDetailsApi(merchant_config(server)).get_transaction(PAY_ID)
+    assert info.value.status == 404 and info.value.data is None  # no model declared for it
 
 
 # ---- request bodies: the three styles send the same bytes ----

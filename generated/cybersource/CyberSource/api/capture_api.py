@@ -42,7 +42,8 @@ class CaptureApi(object):
         :param capture_payment_request: a model object, a dict, or a JSON string (required)
         :param id: The id of the authorization (the `id` of the payment response). (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsCapturesPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -112,4 +113,5 @@ class CaptureApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsCapturesPost400Response', 502: 'PtsV2PaymentsPost502Response', })

@@ -41,7 +41,8 @@ class FlexPublicKeysApi(object):
 
         :param kid: The `kid` of the capture context's JWT header. (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -104,4 +105,5 @@ class FlexPublicKeysApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ })

@@ -41,7 +41,8 @@ class FlexTokensApi(object):
 
         :param body: a model object, a dict, or a JSON string (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `Flexv2tokensErrorResponse` for 400.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -107,4 +108,5 @@ class FlexTokensApi(object):
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
                                         _host=params.get('_host'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'Flexv2tokensErrorResponse', })

@@ -41,7 +41,8 @@ class PaymentsApi(object):
 
         :param create_payment_request: a model object, a dict, or a JSON string (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -105,7 +106,8 @@ class PaymentsApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsPost400Response', 502: 'PtsV2PaymentsPost502Response', })
 
     def increment_auth(self, id, increment_auth_request, **kwargs):
         """Increment an authorization
@@ -119,7 +121,8 @@ class PaymentsApi(object):
         :param increment_auth_request: a model object, a dict, or a JSON string (required)
         :param id: The id of the authorization (the `id` of the payment response). (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2IncrementalAuthorizationPatch400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -189,4 +192,5 @@ class PaymentsApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2IncrementalAuthorizationPatch400Response', 502: 'PtsV2PaymentsPost502Response', })

@@ -42,7 +42,8 @@ class RefundApi(object):
         :param refund_capture_request: a model object, a dict, or a JSON string (required)
         :param id: The id of the capture. (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsRefundPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -112,7 +113,8 @@ class RefundApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsRefundPost400Response', 502: 'PtsV2PaymentsPost502Response', })
 
     def refund_payment(self, refund_payment_request, id, **kwargs):
         """Refund a payment
@@ -126,7 +128,8 @@ class RefundApi(object):
         :param refund_payment_request: a model object, a dict, or a JSON string (required)
         :param id: The id of the payment (sale). (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsRefundPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -196,4 +199,5 @@ class RefundApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsRefundPost400Response', 502: 'PtsV2PaymentsPost502Response', })

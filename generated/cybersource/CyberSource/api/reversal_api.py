@@ -42,7 +42,8 @@ class ReversalApi(object):
         :param auth_reversal_request: a model object, a dict, or a JSON string (required)
         :param id: The id of the authorization (the `id` of the payment response). (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsReversalsPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -112,7 +113,8 @@ class ReversalApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsReversalsPost400Response', 502: 'PtsV2PaymentsPost502Response', })
 
     def mit_reversal(self, mit_reversal_request, **kwargs):
         """Timeout reversal
@@ -125,7 +127,8 @@ class ReversalApi(object):
 
         :param mit_reversal_request: a model object, a dict, or a JSON string (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsReversalsPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -189,4 +192,5 @@ class ReversalApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsReversalsPost400Response', 502: 'PtsV2PaymentsPost502Response', })

@@ -41,7 +41,8 @@ class TransientTokenDataV2Api(object):
 
         :param payment_credentials_reference: The reference returned by the Unified Checkout completion. (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -105,7 +106,8 @@ class TransientTokenDataV2Api(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ })
 
     def get_transaction_for_transient_token(self, transient_token, **kwargs):
         """Get the payment details of a transient token
@@ -118,7 +120,8 @@ class TransientTokenDataV2Api(object):
 
         :param transient_token: The whole transient token (compact JWT). (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -182,7 +185,8 @@ class TransientTokenDataV2Api(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ })
 
     def get_transaction_for_transient_token_jti(self, jti, **kwargs):
         """Get the payment details of a transient token by its jti
@@ -195,7 +199,8 @@ class TransientTokenDataV2Api(object):
 
         :param jti: The `jti` claim of the transient token. (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -259,4 +264,5 @@ class TransientTokenDataV2Api(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ })

@@ -41,7 +41,8 @@ class VoidApi(object):
 
         :param mit_void_request: a model object, a dict, or a JSON string (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsVoidsPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -105,7 +106,8 @@ class VoidApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsVoidsPost400Response', 502: 'PtsV2PaymentsPost502Response', })
 
     def void_capture(self, void_capture_request, id, **kwargs):
         """Void a capture
@@ -119,7 +121,8 @@ class VoidApi(object):
         :param void_capture_request: a model object, a dict, or a JSON string (required)
         :param id: The id of the capture. (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsVoidsPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -189,7 +192,8 @@ class VoidApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsVoidsPost400Response', 502: 'PtsV2PaymentsPost502Response', })
 
     def void_credit(self, void_credit_request, id, **kwargs):
         """Void a credit
@@ -203,7 +207,8 @@ class VoidApi(object):
         :param void_credit_request: a model object, a dict, or a JSON string (required)
         :param id: The id of the credit. (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsVoidsPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -273,7 +278,8 @@ class VoidApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsVoidsPost400Response', 502: 'PtsV2PaymentsPost502Response', })
 
     def void_payment(self, void_payment_request, id, **kwargs):
         """Void a payment
@@ -287,7 +293,8 @@ class VoidApi(object):
         :param void_payment_request: a model object, a dict, or a JSON string (required)
         :param id: The id of the payment. (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsVoidsPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -357,7 +364,8 @@ class VoidApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsVoidsPost400Response', 502: 'PtsV2PaymentsPost502Response', })
 
     def void_refund(self, void_refund_request, id, **kwargs):
         """Void a refund
@@ -371,7 +379,8 @@ class VoidApi(object):
         :param void_refund_request: a model object, a dict, or a JSON string (required)
         :param id: The id of the refund. (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises CyberSource.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `PtsV2PaymentsVoidsPost400Response` for 400, its `data` a `PtsV2PaymentsPost502Response` for 502.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -441,4 +450,5 @@ class VoidApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'PtsV2PaymentsVoidsPost400Response', 502: 'PtsV2PaymentsPost502Response', })
