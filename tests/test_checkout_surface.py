@@ -9,69 +9,227 @@ import inspect
 import json
 from typing import Any, Optional
 
-import pytest
-
 import CyberSource
+import pytest
 from CyberSource import (
     CapturePaymentRequest,
     CreatePaymentRequest,
     Ptsv2paymentsClientReferenceInformation,
+    Ptsv2paymentsidcapturesOrderInformation,
+    Ptsv2paymentsidcapturesOrderInformationAmountDetails,
     Ptsv2paymentsOrderInformation,
     Ptsv2paymentsOrderInformationAmountDetails,
     Ptsv2paymentsOrderInformationBillTo,
     Ptsv2paymentsOrderInformationLineItems,
     Ptsv2paymentsProcessingInformation,
     Ptsv2paymentsTokenInformation,
-    Ptsv2paymentsidcapturesOrderInformation,
-    Ptsv2paymentsidcapturesOrderInformationAmountDetails,
 )
 from CyberSource.rest import ApiException
-from flex_ext.body import request_body
 from wire import CaptureServer, Reply
 
-HAL, JSON, JSON_UTF8, JWT = "application/hal+json", "application/json", "application/json;charset=utf-8", "application/jwt"
+from flex_ext.body import request_body
+
+HAL, JSON, JSON_UTF8, JWT = (
+    "application/hal+json",
+    "application/json",
+    "application/json;charset=utf-8",
+    "application/jwt",
+)
 PAY_ID = "6969442631946000001234"
 CAPTURE_CONTEXT = "eyJraWQiOiJ6dSIsImFsZyI6IlJTMjU2In0.eyJpc3MiOiJGbGV4IEFQSSJ9.c2lnbmF0dXJl"
 
 # (class, method, positional parameters, HTTP method, path, Accept, Content-Type, return type)
 SURFACE = [
-    ("MicroformIntegrationApi", "generate_capture_context", ["generate_capture_context_request"],
-     "POST", "/microform/v2/sessions", JWT, JSON_UTF8, "str"),
-    ("UnifiedCheckoutCaptureContextApi", "generate_unified_checkout_capture_context",
-     ["generate_unified_checkout_capture_context_request"], "POST", "/up/v1/capture-contexts", JWT, JSON_UTF8, "str"),
-    ("TransientTokenDataV2Api", "get_transaction_for_transient_token", ["transient_token"],
-     "GET", "/up/v1/payment-details/{0}", JSON, JSON_UTF8, None),
-    ("TransientTokenDataV2Api", "get_transaction_for_transient_token_jti", ["jti"],
-     "GET", "/flex/v2/payment-details/{0}", JSON, JSON_UTF8, None),
-    ("TransientTokenDataV2Api", "get_payment_credentials_for_transient_token", ["payment_credentials_reference"],
-     "GET", "/flex/v2/payment-credentials/{0}", JWT, JSON_UTF8, "str"),
-    ("PaymentsApi", "create_payment", ["create_payment_request"],
-     "POST", "/pts/v2/payments", HAL, JSON, "PtsV2PaymentsPost201Response"),
-    ("PaymentsApi", "increment_auth", ["id", "increment_auth_request"],
-     "PATCH", "/pts/v2/payments/{0}", HAL, JSON, "PtsV2IncrementalAuthorizationPatch201Response"),
-    ("CaptureApi", "capture_payment", ["capture_payment_request", "id"],
-     "POST", "/pts/v2/payments/{0}/captures", HAL, JSON, "PtsV2PaymentsCapturesPost201Response"),
-    ("ReversalApi", "auth_reversal", ["id", "auth_reversal_request"],
-     "POST", "/pts/v2/payments/{0}/reversals", HAL, JSON, "PtsV2PaymentsReversalsPost201Response"),
-    ("ReversalApi", "mit_reversal", ["mit_reversal_request"],
-     "POST", "/pts/v2/reversals", HAL, JSON, "PtsV2PaymentsReversalsPost201Response"),
-    ("RefundApi", "refund_payment", ["refund_payment_request", "id"],
-     "POST", "/pts/v2/payments/{0}/refunds", HAL, JSON, "PtsV2PaymentsRefundPost201Response"),
-    ("RefundApi", "refund_capture", ["refund_capture_request", "id"],
-     "POST", "/pts/v2/captures/{0}/refunds", HAL, JSON, "PtsV2PaymentsRefundPost201Response"),
-    ("VoidApi", "void_payment", ["void_payment_request", "id"],
-     "POST", "/pts/v2/payments/{0}/voids", HAL, JSON, "PtsV2PaymentsVoidsPost201Response"),
-    ("VoidApi", "void_capture", ["void_capture_request", "id"],
-     "POST", "/pts/v2/captures/{0}/voids", HAL, JSON, "PtsV2PaymentsVoidsPost201Response"),
-    ("VoidApi", "void_refund", ["void_refund_request", "id"],
-     "POST", "/pts/v2/refunds/{0}/voids", HAL, JSON, "PtsV2PaymentsVoidsPost201Response"),
-    ("VoidApi", "void_credit", ["void_credit_request", "id"],
-     "POST", "/pts/v2/credits/{0}/voids", HAL, JSON, "PtsV2PaymentsVoidsPost201Response"),
-    ("VoidApi", "mit_void", ["mit_void_request"], "POST", "/pts/v2/voids", HAL, JSON, "PtsV2PaymentsVoidsPost201Response"),
-    ("CreditApi", "create_credit", ["create_credit_request"],
-     "POST", "/pts/v2/credits", HAL, JSON, "PtsV2CreditsPost201Response"),
-    ("TransactionDetailsApi", "get_transaction", ["id"],
-     "GET", "/tss/v2/transactions/{0}", "application/hal+json;charset=utf-8", JSON_UTF8, "TssV2TransactionsGet200Response"),
+    (
+        "MicroformIntegrationApi",
+        "generate_capture_context",
+        ["generate_capture_context_request"],
+        "POST",
+        "/microform/v2/sessions",
+        JWT,
+        JSON_UTF8,
+        "str",
+    ),
+    (
+        "UnifiedCheckoutCaptureContextApi",
+        "generate_unified_checkout_capture_context",
+        ["generate_unified_checkout_capture_context_request"],
+        "POST",
+        "/up/v1/capture-contexts",
+        JWT,
+        JSON_UTF8,
+        "str",
+    ),
+    (
+        "TransientTokenDataV2Api",
+        "get_transaction_for_transient_token",
+        ["transient_token"],
+        "GET",
+        "/up/v1/payment-details/{0}",
+        JSON,
+        JSON_UTF8,
+        None,
+    ),
+    (
+        "TransientTokenDataV2Api",
+        "get_transaction_for_transient_token_jti",
+        ["jti"],
+        "GET",
+        "/flex/v2/payment-details/{0}",
+        JSON,
+        JSON_UTF8,
+        None,
+    ),
+    (
+        "TransientTokenDataV2Api",
+        "get_payment_credentials_for_transient_token",
+        ["payment_credentials_reference"],
+        "GET",
+        "/flex/v2/payment-credentials/{0}",
+        JWT,
+        JSON_UTF8,
+        "str",
+    ),
+    (
+        "PaymentsApi",
+        "create_payment",
+        ["create_payment_request"],
+        "POST",
+        "/pts/v2/payments",
+        HAL,
+        JSON,
+        "PtsV2PaymentsPost201Response",
+    ),
+    (
+        "PaymentsApi",
+        "increment_auth",
+        ["id", "increment_auth_request"],
+        "PATCH",
+        "/pts/v2/payments/{0}",
+        HAL,
+        JSON,
+        "PtsV2IncrementalAuthorizationPatch201Response",
+    ),
+    (
+        "CaptureApi",
+        "capture_payment",
+        ["capture_payment_request", "id"],
+        "POST",
+        "/pts/v2/payments/{0}/captures",
+        HAL,
+        JSON,
+        "PtsV2PaymentsCapturesPost201Response",
+    ),
+    (
+        "ReversalApi",
+        "auth_reversal",
+        ["id", "auth_reversal_request"],
+        "POST",
+        "/pts/v2/payments/{0}/reversals",
+        HAL,
+        JSON,
+        "PtsV2PaymentsReversalsPost201Response",
+    ),
+    (
+        "ReversalApi",
+        "mit_reversal",
+        ["mit_reversal_request"],
+        "POST",
+        "/pts/v2/reversals",
+        HAL,
+        JSON,
+        "PtsV2PaymentsReversalsPost201Response",
+    ),
+    (
+        "RefundApi",
+        "refund_payment",
+        ["refund_payment_request", "id"],
+        "POST",
+        "/pts/v2/payments/{0}/refunds",
+        HAL,
+        JSON,
+        "PtsV2PaymentsRefundPost201Response",
+    ),
+    (
+        "RefundApi",
+        "refund_capture",
+        ["refund_capture_request", "id"],
+        "POST",
+        "/pts/v2/captures/{0}/refunds",
+        HAL,
+        JSON,
+        "PtsV2PaymentsRefundPost201Response",
+    ),
+    (
+        "VoidApi",
+        "void_payment",
+        ["void_payment_request", "id"],
+        "POST",
+        "/pts/v2/payments/{0}/voids",
+        HAL,
+        JSON,
+        "PtsV2PaymentsVoidsPost201Response",
+    ),
+    (
+        "VoidApi",
+        "void_capture",
+        ["void_capture_request", "id"],
+        "POST",
+        "/pts/v2/captures/{0}/voids",
+        HAL,
+        JSON,
+        "PtsV2PaymentsVoidsPost201Response",
+    ),
+    (
+        "VoidApi",
+        "void_refund",
+        ["void_refund_request", "id"],
+        "POST",
+        "/pts/v2/refunds/{0}/voids",
+        HAL,
+        JSON,
+        "PtsV2PaymentsVoidsPost201Response",
+    ),
+    (
+        "VoidApi",
+        "void_credit",
+        ["void_credit_request", "id"],
+        "POST",
+        "/pts/v2/credits/{0}/voids",
+        HAL,
+        JSON,
+        "PtsV2PaymentsVoidsPost201Response",
+    ),
+    (
+        "VoidApi",
+        "mit_void",
+        ["mit_void_request"],
+        "POST",
+        "/pts/v2/voids",
+        HAL,
+        JSON,
+        "PtsV2PaymentsVoidsPost201Response",
+    ),
+    (
+        "CreditApi",
+        "create_credit",
+        ["create_credit_request"],
+        "POST",
+        "/pts/v2/credits",
+        HAL,
+        JSON,
+        "PtsV2CreditsPost201Response",
+    ),
+    (
+        "TransactionDetailsApi",
+        "get_transaction",
+        ["id"],
+        "GET",
+        "/tss/v2/transactions/{0}",
+        "application/hal+json;charset=utf-8",
+        JSON_UTF8,
+        "TssV2TransactionsGet200Response",
+    ),
 ]
 SURFACE_IDS = [f"{row[0]}.{row[1]}" for row in SURFACE]
 
@@ -82,106 +240,186 @@ def links(**names: str) -> dict:
 
 # Real-shaped bodies (checkout.md §4.5: sandbox merchant `testrest`; top-level keys in alphabetical order).
 AUTH_201 = {
-    "_links": links(authReversal=f"/pts/v2/payments/{PAY_ID}/reversals", self=f"/pts/v2/payments/{PAY_ID}",
-                    capture=f"/pts/v2/payments/{PAY_ID}/captures"),
+    "_links": links(
+        authReversal=f"/pts/v2/payments/{PAY_ID}/reversals",
+        self=f"/pts/v2/payments/{PAY_ID}",
+        capture=f"/pts/v2/payments/{PAY_ID}/captures",
+    ),
     "clientReferenceInformation": {"code": "TC50171_3"},
     "id": PAY_ID,
     "orderInformation": {"amountDetails": {"authorizedAmount": "102.21", "currency": "USD"}},
     "paymentAccountInformation": {"card": {"type": "001"}},
     "paymentInformation": {"card": {"type": "001"}, "tokenizedCard": {"type": "001"}},
     "pointOfSaleInformation": {"terminalId": "111111"},
-    "processorInformation": {"approvalCode": "888888", "avs": {"code": "X", "codeRaw": "I1"},
-                             "networkTransactionId": "123456789619999", "responseCode": "100",
-                             "transactionId": "123456789619999"},
+    "processorInformation": {
+        "approvalCode": "888888",
+        "avs": {"code": "X", "codeRaw": "I1"},
+        "networkTransactionId": "123456789619999",
+        "responseCode": "100",
+        "transactionId": "123456789619999",
+    },
     "reconciliationId": "622711457N966CUC",
     "status": "AUTHORIZED",
     "submitTimeUtc": "2023-10-10T13:24:23Z",
 }
-SALE_201 = dict(AUTH_201, _links=links(void=f"/pts/v2/payments/{PAY_ID}/voids", self=f"/pts/v2/payments/{PAY_ID}"),
-                orderInformation={"amountDetails": {"totalAmount": "102.21", "authorizedAmount": "102.21", "currency": "USD"}})
-PARTIAL_201 = dict(AUTH_201, _links=links(self=f"/pts/v2/payments/{PAY_ID}"), status="PARTIAL_AUTHORIZED",
-                   orderInformation={"amountDetails": {"totalAmount": "7012.00", "authorizedAmount": "500.00", "currency": "USD"}},
-                   paymentInformation={"accountFeatures": {"currency": "usd", "balanceAmount": "100.00"}})
-TOKEN_CREATE_201 = dict(AUTH_201, tokenInformation={
-    "instrumentidentifierNew": False,
-    "instrumentIdentifier": {"state": "ACTIVE", "id": "7010000000016241111"},
-    "shippingAddress": {"id": "0F35F0D99AD088B5E063AF598E0A7F3D"},
-    "paymentInstrument": {"id": "0F35F0D99AD188B5E063AF598E0A7F3D"},
-    "customer": {"id": "0F35EDE7F1A0C46EE063AF598E0A8D4B"},
-})
+SALE_201 = dict(
+    AUTH_201,
+    _links=links(void=f"/pts/v2/payments/{PAY_ID}/voids", self=f"/pts/v2/payments/{PAY_ID}"),
+    orderInformation={"amountDetails": {"totalAmount": "102.21", "authorizedAmount": "102.21", "currency": "USD"}},
+)
+PARTIAL_201 = dict(
+    AUTH_201,
+    _links=links(self=f"/pts/v2/payments/{PAY_ID}"),
+    status="PARTIAL_AUTHORIZED",
+    orderInformation={"amountDetails": {"totalAmount": "7012.00", "authorizedAmount": "500.00", "currency": "USD"}},
+    paymentInformation={"accountFeatures": {"currency": "usd", "balanceAmount": "100.00"}},
+)
+TOKEN_CREATE_201 = dict(
+    AUTH_201,
+    tokenInformation={
+        "instrumentidentifierNew": False,
+        "instrumentIdentifier": {"state": "ACTIVE", "id": "7010000000016241111"},
+        "shippingAddress": {"id": "0F35F0D99AD088B5E063AF598E0A7F3D"},
+        "paymentInstrument": {"id": "0F35F0D99AD188B5E063AF598E0A7F3D"},
+        "customer": {"id": "0F35EDE7F1A0C46EE063AF598E0A8D4B"},
+    },
+)
 DECLINED_201 = {
     "clientReferenceInformation": {"code": "TC50171_3"},
-    "errorInformation": {"message": "Decline - Expired card. You might also receive this if the expiration date you provided does not match the date the issuing bank has on file.",
-                         "reason": "EXPIRED_CARD"},
+    "errorInformation": {
+        "message": "Decline - Expired card. You might also receive this if the expiration date you provided "
+        "does not match the date the issuing bank has on file.",
+        "reason": "EXPIRED_CARD",
+    },
     "id": PAY_ID,
     "status": "DECLINED",
 }
 INCREMENT_201 = {
-    "_links": links(self=f"/pts/v2/payments/{PAY_ID}"), "clientReferenceInformation": {"code": "TC50171_3"},
-    "id": PAY_ID, "orderInformation": {"amountDetails": {"authorizedAmount": "22.49", "currency": "USD", "totalAmount": "42.49"}},
-    "processorInformation": {"approvalCode": "888888", "responseCode": "100"}, "reconciliationId": PAY_ID,
-    "status": "AUTHORIZED", "submitTimeUtc": "2023-10-10T13:24:33Z",
+    "_links": links(self=f"/pts/v2/payments/{PAY_ID}"),
+    "clientReferenceInformation": {"code": "TC50171_3"},
+    "id": PAY_ID,
+    "orderInformation": {"amountDetails": {"authorizedAmount": "22.49", "currency": "USD", "totalAmount": "42.49"}},
+    "processorInformation": {"approvalCode": "888888", "responseCode": "100"},
+    "reconciliationId": PAY_ID,
+    "status": "AUTHORIZED",
+    "submitTimeUtc": "2023-10-10T13:24:33Z",
 }
 CAPTURE_201 = {
-    "_links": links(void="/pts/v2/captures/6969442700000000005678/voids", self="/pts/v2/captures/6969442700000000005678"),
-    "clientReferenceInformation": {"code": "TC50171_3"}, "id": "6969442700000000005678",
+    "_links": links(
+        void="/pts/v2/captures/6969442700000000005678/voids", self="/pts/v2/captures/6969442700000000005678"
+    ),
+    "clientReferenceInformation": {"code": "TC50171_3"},
+    "id": "6969442700000000005678",
     "orderInformation": {"amountDetails": {"currency": "USD", "totalAmount": "102.21"}},
-    "reconciliationId": "622711457N966CUC", "status": "PENDING", "submitTimeUtc": "2023-10-10T13:24:30Z",
+    "reconciliationId": "622711457N966CUC",
+    "status": "PENDING",
+    "submitTimeUtc": "2023-10-10T13:24:30Z",
 }
 REFUND_201 = {
     "_links": links(void="/pts/v2/refunds/6969442800000000009012/voids", self="/pts/v2/refunds/6969442800000000009012"),
-    "clientReferenceInformation": {"code": "TC50171_3"}, "id": "6969442800000000009012",
+    "clientReferenceInformation": {"code": "TC50171_3"},
+    "id": "6969442800000000009012",
     "orderInformation": {"amountDetails": {"currency": "USD"}},
     "processorInformation": {"approvalCode": "888888", "responseCode": "100"},
-    "reconciliationId": "622711457N966CUC", "refundAmountDetails": {"currency": "USD", "refundAmount": "10.00"},
-    "status": "PENDING", "submitTimeUtc": "2023-10-10T13:24:40Z",
+    "reconciliationId": "622711457N966CUC",
+    "refundAmountDetails": {"currency": "USD", "refundAmount": "10.00"},
+    "status": "PENDING",
+    "submitTimeUtc": "2023-10-10T13:24:40Z",
 }
 REVERSAL_201 = {
-    "_links": links(self="/pts/v2/reversals/6969442900000000003456"), "clientReferenceInformation": {"code": "TC50171_3"},
-    "id": "6969442900000000003456", "processorInformation": {"responseCode": "100"},
-    "reversalAmountDetails": {"currency": "USD", "reversedAmount": "102.21"}, "status": "REVERSED",
+    "_links": links(self="/pts/v2/reversals/6969442900000000003456"),
+    "clientReferenceInformation": {"code": "TC50171_3"},
+    "id": "6969442900000000003456",
+    "processorInformation": {"responseCode": "100"},
+    "reversalAmountDetails": {"currency": "USD", "reversedAmount": "102.21"},
+    "status": "REVERSED",
     "submitTimeUtc": "2023-10-10T13:24:45Z",
 }
 VOID_201 = {
-    "_links": links(self="/pts/v2/voids/6969443000000000007890"), "clientReferenceInformation": {"code": "TC50171_3"},
-    "id": "6969443000000000007890", "status": "VOIDED", "submitTimeUtc": "2023-10-10T13:24:50Z",
+    "_links": links(self="/pts/v2/voids/6969443000000000007890"),
+    "clientReferenceInformation": {"code": "TC50171_3"},
+    "id": "6969443000000000007890",
+    "status": "VOIDED",
+    "submitTimeUtc": "2023-10-10T13:24:50Z",
     "voidAmountDetails": {"currency": "usd", "voidAmount": "102.21"},
 }
 CREDIT_201 = {
     "_links": links(void="/pts/v2/credits/6969443100000000001111/voids", self="/pts/v2/credits/6969443100000000001111"),
-    "clientReferenceInformation": {"code": "12345678"}, "creditAmountDetails": {"creditAmount": "200.00", "currency": "usd"},
-    "id": "6969443100000000001111", "orderInformation": {"amountDetails": {"currency": "usd"}},
-    "processorInformation": {"approvalCode": "888888", "responseCode": "100"}, "reconciliationId": "6969443100000000001111",
-    "status": "PENDING", "submitTimeUtc": "2023-10-10T13:24:55Z",
+    "clientReferenceInformation": {"code": "12345678"},
+    "creditAmountDetails": {"creditAmount": "200.00", "currency": "usd"},
+    "id": "6969443100000000001111",
+    "orderInformation": {"amountDetails": {"currency": "usd"}},
+    "processorInformation": {"approvalCode": "888888", "responseCode": "100"},
+    "reconciliationId": "6969443100000000001111",
+    "status": "PENDING",
+    "submitTimeUtc": "2023-10-10T13:24:55Z",
 }
 TSS_200 = {
-    "_links": {"self": {"href": f"https://apitest.cybersource.com/tss/v2/transactions/{PAY_ID}", "method": "GET"},
-               "relatedTransactions": [{"href": "https://apitest.cybersource.com/tss/v2/transactions/6969442700000000005678",
-                                        "method": "GET"}]},
-    "applicationInformation": {"applications": [{"name": "ics_auth", "rCode": "1", "rFlag": "SOK", "reasonCode": "100",
-                                                 "reconciliationId": "622711457N966CUC", "returnCode": 1010000}],
-                               "reasonCode": "100", "rCode": "1", "rFlag": "SOK"},
+    "_links": {
+        "self": {"href": f"https://apitest.cybersource.com/tss/v2/transactions/{PAY_ID}", "method": "GET"},
+        "relatedTransactions": [
+            {"href": "https://apitest.cybersource.com/tss/v2/transactions/6969442700000000005678", "method": "GET"}
+        ],
+    },
+    "applicationInformation": {
+        "applications": [
+            {
+                "name": "ics_auth",
+                "rCode": "1",
+                "rFlag": "SOK",
+                "reasonCode": "100",
+                "reconciliationId": "622711457N966CUC",
+                "returnCode": 1010000,
+            }
+        ],
+        "reasonCode": "100",
+        "rCode": "1",
+        "rFlag": "SOK",
+    },
     "clientReferenceInformation": {"applicationName": "REST API", "code": "TC50171_3"},
-    "id": PAY_ID, "merchantId": "testrest",
-    "orderInformation": {"amountDetails": {"authorizedAmount": "102.21", "currency": "USD", "totalAmount": "102.21"},
-                         "billTo": {"firstName": "John", "lastName": "Doe", "country": "US"}},
-    "paymentInformation": {"card": {"expirationMonth": "12", "expirationYear": "2031", "prefix": "411111",
-                                    "suffix": "1111", "type": "001"}, "paymentType": {"name": "CARD"}},
+    "id": PAY_ID,
+    "merchantId": "testrest",
+    "orderInformation": {
+        "amountDetails": {"authorizedAmount": "102.21", "currency": "USD", "totalAmount": "102.21"},
+        "billTo": {"firstName": "John", "lastName": "Doe", "country": "US"},
+    },
+    "paymentInformation": {
+        "card": {
+            "expirationMonth": "12",
+            "expirationYear": "2031",
+            "prefix": "411111",
+            "suffix": "1111",
+            "type": "001",
+        },
+        "paymentType": {"name": "CARD"},
+    },
     "processorInformation": {"approvalCode": "888888", "processor": {"name": "smartpay"}, "responseCode": "100"},
-    "reconciliationId": "622711457N966CUC", "rootId": PAY_ID, "submitTimeUTC": "2023-10-10T13:24:23Z",
+    "reconciliationId": "622711457N966CUC",
+    "rootId": PAY_ID,
+    "submitTimeUTC": "2023-10-10T13:24:23Z",
     "somethingNew": {"the SDK": "drops unknown keys"},
 }
 PAYMENT_DETAILS_200 = {
-    "paymentInformation": {"card": {"expirationYear": "2031", "number": "411111XXXXXX1111", "expirationMonth": "12", "type": "001"}},
+    "paymentInformation": {
+        "card": {"expirationYear": "2031", "number": "411111XXXXXX1111", "expirationMonth": "12", "type": "001"}
+    },
     "orderInformation": {"amountDetails": {"totalAmount": "21.00", "currency": "USD"}},
 }
 INVALID_TOKEN_400 = {
-    "id": "6969442631946000009999", "submitTimeUtc": "2023-10-10T13:24:23Z", "status": "INVALID_REQUEST",
-    "reason": "INVALID_DATA", "message": "Declined - One or more fields in the request contains invalid data",
+    "id": "6969442631946000009999",
+    "submitTimeUtc": "2023-10-10T13:24:23Z",
+    "status": "INVALID_REQUEST",
+    "reason": "INVALID_DATA",
+    "message": "Declined - One or more fields in the request contains invalid data",
     "details": [{"field": "tokenInformation.jti", "reason": "INVALID_DATA"}],
 }
-SYSTEM_ERROR_502 = {"id": "6969442631946000008888", "submitTimeUtc": "2023-10-10T13:24:23Z", "status": "SERVER_ERROR",
-                    "reason": "SYSTEM_ERROR", "message": "Error - General system failure."}
+SYSTEM_ERROR_502 = {
+    "id": "6969442631946000008888",
+    "submitTimeUtc": "2023-10-10T13:24:23Z",
+    "status": "SERVER_ERROR",
+    "reason": "SYSTEM_ERROR",
+    "message": "Error - General system failure.",
+}
 
 CANNED = {
     "generate_capture_context": (201, CAPTURE_CONTEXT, "application/jwt;charset=UTF-8"),
@@ -208,7 +446,9 @@ CANNED = {
 
 def reply(status: int, body: Any, content_type: str) -> Reply:
     raw = body if isinstance(body, str) else json.dumps(body)
-    return Reply(status=status, body=raw.encode(), headers={"Content-Type": content_type, "v-c-correlation-id": "c0ffee"})
+    return Reply(
+        status=status, body=raw.encode(), headers={"Content-Type": content_type, "v-c-correlation-id": "c0ffee"}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -237,8 +477,9 @@ def merchant_config(srv: Optional[CaptureServer] = None) -> dict:
 
 
 def args_for(params: list[str]) -> list[Any]:
-    return [PAY_ID if name in ("id", "jti", "transient_token", "payment_credentials_reference") else {}
-            for name in params]
+    return [
+        PAY_ID if name in ("id", "jti", "transient_token", "payment_credentials_reference") else {} for name in params
+    ]
 
 
 # ---- the surface ----
@@ -270,11 +511,25 @@ def test_unknown_kwarg_is_a_type_error_and_a_none_parameter_a_value_error(row: t
 
 def test_star_import_provides_the_checkout_names_lazily() -> None:
     names = {row[0] for row in SURFACE} | {row[7] for row in SURFACE if row[7] not in (None, "str")}
-    names |= {"CreatePaymentRequest", "GenerateUnifiedCheckoutCaptureContextRequest", "PtsV2PaymentsPost400Response",
-              "PtsV2PaymentsPost502Response", "Ptsv2paymentsOrderInformationLineItems", "IncrementAuthRequest",
-              "CapturePaymentRequest", "AuthReversalRequest", "MitReversalRequest", "RefundPaymentRequest",
-              "RefundCaptureRequest", "VoidPaymentRequest", "VoidCaptureRequest", "VoidRefundRequest",
-              "VoidCreditRequest", "MitVoidRequest", "CreateCreditRequest"}
+    names |= {
+        "CreatePaymentRequest",
+        "GenerateUnifiedCheckoutCaptureContextRequest",
+        "PtsV2PaymentsPost400Response",
+        "PtsV2PaymentsPost502Response",
+        "Ptsv2paymentsOrderInformationLineItems",
+        "IncrementAuthRequest",
+        "CapturePaymentRequest",
+        "AuthReversalRequest",
+        "MitReversalRequest",
+        "RefundPaymentRequest",
+        "RefundCaptureRequest",
+        "VoidPaymentRequest",
+        "VoidCaptureRequest",
+        "VoidRefundRequest",
+        "VoidCreditRequest",
+        "MitVoidRequest",
+        "CreateCreditRequest",
+    }
     assert names <= set(CyberSource.__all__)
     assert "TransientTokenDataApi" not in CyberSource.__all__  # renamed to ...V2Api in the official 0.0.75
 
@@ -337,20 +592,43 @@ def test_auth_response_reads_like_the_official_models(server: CaptureServer) -> 
 @pytest.mark.parametrize(
     ("canned", "check"),
     [
-        (SALE_201, lambda d: d.links.capture is None and d.links._self.href.endswith(PAY_ID)  # `void` is dropped
-         and d.order_information.amount_details.total_amount == "102.21"),
-        (PARTIAL_201, lambda d: d.status == "PARTIAL_AUTHORIZED"
-         and d.order_information.amount_details.authorized_amount == "500.00"
-         and d.payment_information.account_features.balance_amount == "100.00"
-         and d.payment_information.account_features.currency == "usd"),
-        (TOKEN_CREATE_201, lambda d: d.token_information.instrumentidentifier_new is False
-         and d.token_information.instrument_identifier.id == "7010000000016241111"
-         and d.token_information.instrument_identifier.state == "ACTIVE"
-         and d.token_information.customer.id == "0F35EDE7F1A0C46EE063AF598E0A8D4B"
-         and d.token_information.payment_instrument.id == "0F35F0D99AD188B5E063AF598E0A7F3D"),
-        (DECLINED_201, lambda d: d.status == "DECLINED" and d.error_information.reason == "EXPIRED_CARD"
-         and d.error_information.message.startswith("Decline - Expired card.") and d.links is None
-         and d.submit_time_utc is None),
+        (
+            SALE_201,
+            lambda d: (
+                d.links.capture is None
+                and d.links._self.href.endswith(PAY_ID)  # `void` is dropped
+                and d.order_information.amount_details.total_amount == "102.21"
+            ),
+        ),
+        (
+            PARTIAL_201,
+            lambda d: (
+                d.status == "PARTIAL_AUTHORIZED"
+                and d.order_information.amount_details.authorized_amount == "500.00"
+                and d.payment_information.account_features.balance_amount == "100.00"
+                and d.payment_information.account_features.currency == "usd"
+            ),
+        ),
+        (
+            TOKEN_CREATE_201,
+            lambda d: (
+                d.token_information.instrumentidentifier_new is False
+                and d.token_information.instrument_identifier.id == "7010000000016241111"
+                and d.token_information.instrument_identifier.state == "ACTIVE"
+                and d.token_information.customer.id == "0F35EDE7F1A0C46EE063AF598E0A8D4B"
+                and d.token_information.payment_instrument.id == "0F35F0D99AD188B5E063AF598E0A7F3D"
+            ),
+        ),
+        (
+            DECLINED_201,
+            lambda d: (
+                d.status == "DECLINED"
+                and d.error_information.reason == "EXPIRED_CARD"
+                and d.error_information.message.startswith("Decline - Expired card.")
+                and d.links is None
+                and d.submit_time_utc is None
+            ),
+        ),
     ],
     ids=["sale", "partial", "token-create", "declined"],
 )
@@ -370,7 +648,9 @@ def test_follow_on_responses_deserialize(server: CaptureServer) -> None:
     server.reply = reply(201, REFUND_201, HAL)
     refund, _, _ = CyberSource.RefundApi(cfg).refund_capture({}, capture.id)
     assert server.last.target == "/pts/v2/captures/6969442700000000005678/refunds"
-    assert refund.refund_amount_details.refund_amount == "10.00" and refund.processor_information.approval_code == "888888"
+    assert (
+        refund.refund_amount_details.refund_amount == "10.00" and refund.processor_information.approval_code == "888888"
+    )
     assert refund.links.void.href == "/pts/v2/refunds/6969442800000000009012/voids"
 
     server.reply = reply(201, REVERSAL_201, HAL)
@@ -399,7 +679,12 @@ def test_transaction_details_deserialize_and_unknown_keys_are_dropped(server: Ca
     assert (data.id, data.root_id, data.merchant_id) == (PAY_ID, PAY_ID, "testrest")
     assert data.submit_time_utc == "2023-10-10T13:24:23Z"  # JSON `submitTimeUTC`
     application = data.application_information.applications[0]
-    assert (application.name, application.r_flag, application.r_code, application.return_code) == ("ics_auth", "SOK", "1", 1010000)
+    assert (application.name, application.r_flag, application.r_code, application.return_code) == (
+        "ics_auth",
+        "SOK",
+        "1",
+        1010000,
+    )
     assert data.processor_information.processor.name == "smartpay"
     assert data.payment_information.card.suffix == "1111" and data.payment_information.payment_type.name == "CARD"
     assert data.order_information.bill_to.first_name == "John"
@@ -419,14 +704,23 @@ def test_error_statuses_raise_api_exception_with_the_raw_body(server: CaptureSer
     assert error.headers["Content-Type"] == JSON
     # Our addition: the body as the error model the spec declares for the status.
     assert type(error.data).__name__ == f"PtsV2PaymentsPost{status}Response"
-    assert (error.data.status, error.data.reason, error.data.message) == (canned["status"], canned["reason"], canned["message"])
+    assert (error.data.status, error.data.reason, error.data.message) == (
+        canned["status"],
+        canned["reason"],
+        canned["message"],
+    )
     if status == 400:
         assert [(d.field, d.reason) for d in error.data.details] == [("tokenInformation.jti", "INVALID_DATA")]
 
 
 def test_error_model_is_per_operation_and_absent_when_the_body_is_not_json(server: CaptureServer) -> None:
-    missing_auth = {"id": "6969442631946000007777", "submitTimeUtc": "2023-10-10T13:24:23Z", "status": "INVALID_REQUEST",
-                    "reason": "MISSING_AUTH", "message": "Decline - The request ID is invalid."}
+    missing_auth = {
+        "id": "6969442631946000007777",
+        "submitTimeUtc": "2023-10-10T13:24:23Z",
+        "status": "INVALID_REQUEST",
+        "reason": "MISSING_AUTH",
+        "message": "Decline - The request ID is invalid.",
+    }
     server.reply = reply(400, missing_auth, JSON)
     with pytest.raises(ApiException) as info:
         CyberSource.CaptureApi(merchant_config(server)).capture_payment({}, PAY_ID)
@@ -468,16 +762,28 @@ def drop_nones(value: Any) -> Any:
 def payment_model(nest: Any) -> CreatePaymentRequest:
     """The samples' authorization with a transient token and line items; `nest` is `lambda m: m`
     for model objects or `lambda m: m.__dict__` for the samples' style."""
-    items = [nest(Ptsv2paymentsOrderInformationLineItems(product_sku="SKU-1", product_name="mug", quantity=2, unit_price="5.00")),
-             nest(Ptsv2paymentsOrderInformationLineItems(product_code="default", quantity=1, unit_price="10.00"))]
+    items = [
+        nest(
+            Ptsv2paymentsOrderInformationLineItems(
+                product_sku="SKU-1", product_name="mug", quantity=2, unit_price="5.00"
+            )
+        ),
+        nest(Ptsv2paymentsOrderInformationLineItems(product_code="default", quantity=1, unit_price="10.00")),
+    ]
     return CreatePaymentRequest(
         client_reference_information=nest(Ptsv2paymentsClientReferenceInformation(code="TC50171_3")),
-        processing_information=nest(Ptsv2paymentsProcessingInformation(capture=False, commerce_indicator="internet",
-                                                                       action_list=["TOKEN_CREATE"])),
-        order_information=nest(Ptsv2paymentsOrderInformation(
-            amount_details=nest(Ptsv2paymentsOrderInformationAmountDetails(total_amount="20.00", currency="USD")),
-            bill_to=nest(Ptsv2paymentsOrderInformationBillTo(first_name="John", last_name="Doe", country="US")),
-            line_items=items)),
+        processing_information=nest(
+            Ptsv2paymentsProcessingInformation(
+                capture=False, commerce_indicator="internet", action_list=["TOKEN_CREATE"]
+            )
+        ),
+        order_information=nest(
+            Ptsv2paymentsOrderInformation(
+                amount_details=nest(Ptsv2paymentsOrderInformationAmountDetails(total_amount="20.00", currency="USD")),
+                bill_to=nest(Ptsv2paymentsOrderInformationBillTo(first_name="John", last_name="Doe", country="US")),
+                line_items=items,
+            )
+        ),
         token_information=nest(Ptsv2paymentsTokenInformation(transient_token_jwt=CAPTURE_CONTEXT)),
     )
 
@@ -488,8 +794,10 @@ EXPECTED_PAYMENT = {
     "orderInformation": {
         "amountDetails": {"totalAmount": "20.00", "currency": "USD"},
         "billTo": {"firstName": "John", "lastName": "Doe", "country": "US"},
-        "lineItems": [{"productName": "mug", "productSKU": "SKU-1", "quantity": 2, "unitPrice": "5.00"},
-                      {"productCode": "default", "quantity": 1, "unitPrice": "10.00"}],
+        "lineItems": [
+            {"productName": "mug", "productSKU": "SKU-1", "quantity": 2, "unitPrice": "5.00"},
+            {"productCode": "default", "quantity": 1, "unitPrice": "10.00"},
+        ],
     },
     "tokenInformation": {"transientTokenJwt": CAPTURE_CONTEXT},
 }
@@ -527,11 +835,19 @@ def test_no_developer_id_is_added_and_the_merchant_code_survives(server: Capture
     model = CapturePaymentRequest(
         client_reference_information=Ptsv2paymentsClientReferenceInformation(code="ORDER-1"),
         order_information=Ptsv2paymentsidcapturesOrderInformation(
-            amount_details=Ptsv2paymentsidcapturesOrderInformationAmountDetails(total_amount="102.21", currency="USD")))
-    camel = {"clientReferenceInformation": {"code": "ORDER-1"},
-             "orderInformation": {"amountDetails": {"totalAmount": "102.21", "currency": "USD"}}}
-    body = {"model": model, "camel dict": camel, "camel string": json.dumps(camel),
-            "snake string": json.dumps(del_none(model.to_dict()))}[style]
+            amount_details=Ptsv2paymentsidcapturesOrderInformationAmountDetails(total_amount="102.21", currency="USD")
+        ),
+    )
+    camel = {
+        "clientReferenceInformation": {"code": "ORDER-1"},
+        "orderInformation": {"amountDetails": {"totalAmount": "102.21", "currency": "USD"}},
+    }
+    body = {
+        "model": model,
+        "camel dict": camel,
+        "camel string": json.dumps(camel),
+        "snake string": json.dumps(del_none(model.to_dict())),
+    }[style]
     server.reply = reply(*CANNED["capture_payment"])
     CyberSource.CaptureApi(merchant_config(server)).capture_payment(body, PAY_ID)
     assert json.loads(server.last.body) == camel
