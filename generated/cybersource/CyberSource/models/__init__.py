@@ -192,6 +192,8 @@ _exports = {
     "Upv1capturecontextsCaptureMandateCPF": "CyberSource.models.upv1capturecontexts_capture_mandate_cpf",
     "Upv1capturecontextsCompleteMandate": "CyberSource.models.upv1capturecontexts_complete_mandate",
     "Upv1capturecontextsCompleteMandateTms": "CyberSource.models.upv1capturecontexts_complete_mandate_tms",
+    "Upv1capturecontextsDataOrderInformationBillTo": "CyberSource.models.upv1capturecontexts_data_order_information_bill_to",
+    "Upv1capturecontextsDataOrderInformationBillToCompany": "CyberSource.models.upv1capturecontexts_data_order_information_bill_to_company",
     "Upv1capturecontextsDataOrderInformationShipTo": "CyberSource.models.upv1capturecontexts_data_order_information_ship_to",
     "Upv1capturecontextsOrderInformation": "CyberSource.models.upv1capturecontexts_order_information",
     "Upv1capturecontextsOrderInformationAmountDetails": "CyberSource.models.upv1capturecontexts_order_information_amount_details",
