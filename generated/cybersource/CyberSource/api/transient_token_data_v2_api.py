@@ -33,7 +33,7 @@ class TransientTokenDataV2Api(object):
     def get_payment_credentials_for_transient_token(self, payment_credentials_reference, **kwargs):
         """Get the payment credentials behind a transient token
 
-        Returns the full credentials as a JWE encrypted to the merchant's key (requires PCI scope).
+        Returns the full credentials as a JWE encrypted to the merchant's key; needs PCI scope.
 
         `GET /flex/v2/payment-credentials/{paymentCredentialsReference}` (merchant-authenticated).
         Returns `(data, status, body)`: the `str` result, the HTTP status and the
