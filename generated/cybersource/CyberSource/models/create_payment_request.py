@@ -29,16 +29,16 @@ class CreatePaymentRequest(object):
         'sender_information': 'object',
         'recipient_information': 'object',
         'device_information': 'object',
-        'merchant_information': 'object',
+        'merchant_information': 'Ptsv2paymentsMerchantInformation',
         'aggregator_information': 'object',
-        'consumer_authentication_information': 'object',
-        'point_of_sale_information': 'object',
+        'consumer_authentication_information': 'Ptsv2paymentsConsumerAuthenticationInformation',
+        'point_of_sale_information': 'Ptsv2paymentsPointOfSaleInformation',
         'merchant_defined_information': 'list[object]',
         'merchant_defined_secure_information': 'object',
-        'installment_information': 'object',
-        'travel_information': 'object',
+        'installment_information': 'Ptsv2paymentsInstallmentInformation',
+        'travel_information': 'Ptsv2paymentsTravelInformation',
         'health_care_information': 'object',
-        'promotion_information': 'object',
+        'promotion_information': 'Ptsv2paymentsPromotionInformation',
         'token_information': 'Ptsv2paymentsTokenInformation',
         'invoice_details': 'object',
         'processor_information': 'object',
@@ -395,7 +395,7 @@ class CreatePaymentRequest(object):
         JSON name `merchantInformation`.
 
         :return: The merchant_information of this CreatePaymentRequest.
-        :rtype: object
+        :rtype: Ptsv2paymentsMerchantInformation
         """
         return self._merchant_information
 
@@ -404,7 +404,7 @@ class CreatePaymentRequest(object):
         """Sets the merchant_information of this CreatePaymentRequest.
 
         :param merchant_information: The merchant_information of this CreatePaymentRequest.
-        :type: object
+        :type: Ptsv2paymentsMerchantInformation
         """
 
         self._merchant_information = merchant_information
@@ -437,7 +437,7 @@ class CreatePaymentRequest(object):
         JSON name `consumerAuthenticationInformation`.
 
         :return: The consumer_authentication_information of this CreatePaymentRequest.
-        :rtype: object
+        :rtype: Ptsv2paymentsConsumerAuthenticationInformation
         """
         return self._consumer_authentication_information
 
@@ -446,7 +446,7 @@ class CreatePaymentRequest(object):
         """Sets the consumer_authentication_information of this CreatePaymentRequest.
 
         :param consumer_authentication_information: The consumer_authentication_information of this CreatePaymentRequest.
-        :type: object
+        :type: Ptsv2paymentsConsumerAuthenticationInformation
         """
 
         self._consumer_authentication_information = consumer_authentication_information
@@ -458,7 +458,7 @@ class CreatePaymentRequest(object):
         JSON name `pointOfSaleInformation`.
 
         :return: The point_of_sale_information of this CreatePaymentRequest.
-        :rtype: object
+        :rtype: Ptsv2paymentsPointOfSaleInformation
         """
         return self._point_of_sale_information
 
@@ -467,7 +467,7 @@ class CreatePaymentRequest(object):
         """Sets the point_of_sale_information of this CreatePaymentRequest.
 
         :param point_of_sale_information: The point_of_sale_information of this CreatePaymentRequest.
-        :type: object
+        :type: Ptsv2paymentsPointOfSaleInformation
         """
 
         self._point_of_sale_information = point_of_sale_information
@@ -521,7 +521,7 @@ class CreatePaymentRequest(object):
         JSON name `installmentInformation`.
 
         :return: The installment_information of this CreatePaymentRequest.
-        :rtype: object
+        :rtype: Ptsv2paymentsInstallmentInformation
         """
         return self._installment_information
 
@@ -530,7 +530,7 @@ class CreatePaymentRequest(object):
         """Sets the installment_information of this CreatePaymentRequest.
 
         :param installment_information: The installment_information of this CreatePaymentRequest.
-        :type: object
+        :type: Ptsv2paymentsInstallmentInformation
         """
 
         self._installment_information = installment_information
@@ -542,7 +542,7 @@ class CreatePaymentRequest(object):
         JSON name `travelInformation`.
 
         :return: The travel_information of this CreatePaymentRequest.
-        :rtype: object
+        :rtype: Ptsv2paymentsTravelInformation
         """
         return self._travel_information
 
@@ -551,7 +551,7 @@ class CreatePaymentRequest(object):
         """Sets the travel_information of this CreatePaymentRequest.
 
         :param travel_information: The travel_information of this CreatePaymentRequest.
-        :type: object
+        :type: Ptsv2paymentsTravelInformation
         """
 
         self._travel_information = travel_information
@@ -584,7 +584,7 @@ class CreatePaymentRequest(object):
         JSON name `promotionInformation`.
 
         :return: The promotion_information of this CreatePaymentRequest.
-        :rtype: object
+        :rtype: Ptsv2paymentsPromotionInformation
         """
         return self._promotion_information
 
@@ -593,7 +593,7 @@ class CreatePaymentRequest(object):
         """Sets the promotion_information of this CreatePaymentRequest.
 
         :param promotion_information: The promotion_information of this CreatePaymentRequest.
-        :type: object
+        :type: Ptsv2paymentsPromotionInformation
         """
 
         self._promotion_information = promotion_information

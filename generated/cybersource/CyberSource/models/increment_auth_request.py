@@ -22,8 +22,8 @@ class IncrementAuthRequest(object):
         'client_reference_information': 'Ptsv2paymentsidClientReferenceInformation',
         'processing_information': 'Ptsv2paymentsidProcessingInformation',
         'order_information': 'Ptsv2paymentsidOrderInformation',
-        'merchant_information': 'object',
-        'travel_information': 'object'
+        'merchant_information': 'Ptsv2paymentsidMerchantInformation',
+        'travel_information': 'Ptsv2paymentsidTravelInformation'
     }
 
     attribute_map = {
@@ -123,7 +123,7 @@ class IncrementAuthRequest(object):
         JSON name `merchantInformation`.
 
         :return: The merchant_information of this IncrementAuthRequest.
-        :rtype: object
+        :rtype: Ptsv2paymentsidMerchantInformation
         """
         return self._merchant_information
 
@@ -132,7 +132,7 @@ class IncrementAuthRequest(object):
         """Sets the merchant_information of this IncrementAuthRequest.
 
         :param merchant_information: The merchant_information of this IncrementAuthRequest.
-        :type: object
+        :type: Ptsv2paymentsidMerchantInformation
         """
 
         self._merchant_information = merchant_information
@@ -144,7 +144,7 @@ class IncrementAuthRequest(object):
         JSON name `travelInformation`.
 
         :return: The travel_information of this IncrementAuthRequest.
-        :rtype: object
+        :rtype: Ptsv2paymentsidTravelInformation
         """
         return self._travel_information
 
@@ -153,7 +153,7 @@ class IncrementAuthRequest(object):
         """Sets the travel_information of this IncrementAuthRequest.
 
         :param travel_information: The travel_information of this IncrementAuthRequest.
-        :type: object
+        :type: Ptsv2paymentsidTravelInformation
         """
 
         self._travel_information = travel_information

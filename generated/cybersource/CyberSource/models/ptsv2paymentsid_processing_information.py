@@ -19,7 +19,7 @@ class Ptsv2paymentsidProcessingInformation(object):
                             and the value is json key in definition.
     """
     swagger_types = {
-        'authorization_options': 'object',
+        'authorization_options': 'Ptsv2paymentsidProcessingInformationAuthorizationOptions',
         'network': 'object'
     }
 
@@ -45,7 +45,7 @@ class Ptsv2paymentsidProcessingInformation(object):
         JSON name `authorizationOptions`.
 
         :return: The authorization_options of this Ptsv2paymentsidProcessingInformation.
-        :rtype: object
+        :rtype: Ptsv2paymentsidProcessingInformationAuthorizationOptions
         """
         return self._authorization_options
 
@@ -54,7 +54,7 @@ class Ptsv2paymentsidProcessingInformation(object):
         """Sets the authorization_options of this Ptsv2paymentsidProcessingInformation.
 
         :param authorization_options: The authorization_options of this Ptsv2paymentsidProcessingInformation.
-        :type: object
+        :type: Ptsv2paymentsidProcessingInformationAuthorizationOptions
         """
 
         self._authorization_options = authorization_options
