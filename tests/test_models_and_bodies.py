@@ -320,3 +320,27 @@ def test_uc_cpf_goes_out_under_its_json_name_from_a_model() -> None:
     assert request_body(json.dumps(del_none(Upv1capturecontextsCaptureMandate(
         cpf=Upv1capturecontextsCaptureMandateCPF(required=True).__dict__).__dict__)), "application/json") == (
         b'{"cpf": {"required": true}}')
+
+
+@pytest.mark.parametrize("style", ["models", "samples' __dict__"])
+def test_reprs_mask_card_data_at_any_depth_and_keep_the_data(style: str) -> None:
+    from CyberSource import (
+        CreatePaymentRequest,
+        Ptsv2paymentsPaymentInformation,
+        Ptsv2paymentsPaymentInformationCard,
+        Ptsv2paymentsTokenInformation,
+    )
+
+    nest = (lambda m: m) if style == "models" else (lambda m: m.__dict__)
+    card = Ptsv2paymentsPaymentInformationCard(
+        number="4111111111111111", expiration_month="12", expiration_year="2031", security_code="987")
+    request = CreatePaymentRequest(
+        payment_information=nest(Ptsv2paymentsPaymentInformation(card=nest(card))),
+        token_information=nest(Ptsv2paymentsTokenInformation(transient_token_jwt="eyJhbGciOiJSUzI1NiJ9.eyJ4Ijox.c2ln")),
+    )
+    for shown in (repr(request), str(request), request.to_str(), repr(card)):
+        assert "4111111111111111" not in shown and "987" not in shown and "2031" not in shown
+        assert "eyJ4Ijox" not in shown
+    assert "'number': 'XXXXXXXXXXXXXXXX'" in repr(card)
+    assert card.to_dict()["number"] == "4111111111111111"  # the data itself is untouched
+    assert json.loads(request_body(request, "application/json"))["paymentInformation"]["card"]["securityCode"] == "987"
