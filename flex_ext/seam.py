@@ -9,6 +9,7 @@ Generated code imports ``flex_ext`` through this module only. What it gets:
   request;
 - :func:`request_body` / :func:`sanitize_for_serialization`: the exact body bytes;
 - :func:`send`: the shared transport;
+- :func:`masked_for_display`: what a model's repr shows (card data and credentials masked);
 - the error classes the generated ``rest`` module builds on;
 - for the compat modules the official SDK had by hand (``CyberSource.logging``,
   ``CyberSource.utilities.flex``, ``authenticationsdk.util.jwt``), the objects they
@@ -40,6 +41,7 @@ __all__ = [
     "TransportSettings",
     "client_settings",
     "get_logger",
+    "masked_for_display",
     "request_body",
     "sanitize_for_serialization",
     "send",
@@ -119,6 +121,24 @@ def client_settings(merchant_config: Union[MerchantConfig, Mapping[str, Any]]) -
         signer=signer_for(config),
         default_headers=dict(config.default_headers or {}),
     )
+
+
+# Card-data keys in the spellings a model's to_dict() carries besides the JSON ones:
+# attributes (`expiration_month`) and the samples' `__dict__` keys (`_security_code`).
+_DISPLAY_EXTRA = ("expiration_month", "expiration_year", "cryptogram", "transient_token_jwt", "transienttokenjwt")
+
+
+def masked_for_display(data: Any) -> Any:
+    """A model's ``to_dict()`` as its repr shows it: card data and credentials masked.
+
+    The values of card-data and credential keys are masked in every spelling a model dict
+    holds (``securityCode``, ``security_code``, ``_security_code``), and card numbers in any
+    other string. The model keeps its data; only the displayed copy is masked.
+    """
+    from .redaction import ALWAYS_MASKED_FIELDS, mask_sensitive_json
+
+    names = ALWAYS_MASKED_FIELDS.union(_DISPLAY_EXTRA)
+    return mask_sensitive_json(data, fields=names | {"_" + name for name in names})
 
 
 # Compat objects, resolved on first use: name -> (module, attribute).

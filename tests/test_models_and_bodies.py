@@ -229,3 +229,118 @@ def test_self_referencing_or_absurdly_deep_bodies_are_typed_errors() -> None:
         request_body(looped)
     with pytest.raises(RequestBodyError, match="nested too deeply"):
         request_body("[" * 100_000 + "]" * 100_000)
+
+
+# ---- checkout models (checkout.md §3-§4) ----
+
+
+def test_checkout_models_keep_the_official_positional_order_and_json_names() -> None:
+    from CyberSource import (
+        PtsV2PaymentsPost201Response,
+        PtsV2PaymentsPost201ResponseLinks,
+        PtsV2PaymentsPost201ResponseLinksSelf,
+        Ptsv2paymentsOrderInformationLineItems,
+        TssV2TransactionsGet200Response,
+    )
+
+    item = Ptsv2paymentsOrderInformationLineItems("code", "name", "SKU-1", 2, "5.00")
+    assert (item.product_code, item.product_sku, item.quantity, item.unit_price) == ("code", "SKU-1", 2, "5.00")
+    assert Ptsv2paymentsOrderInformationLineItems.attribute_map["product_sku"] == "productSku"
+    links = PtsV2PaymentsPost201ResponseLinks(PtsV2PaymentsPost201ResponseLinksSelf(href="/self", method="GET"))
+    assert links._self.href == "/self" and links.to_dict()["_self"] == {"href": "/self", "method": "GET"}
+    assert list(PtsV2PaymentsPost201ResponseLinks.attribute_map.items())[:3] == [
+        ("_self", "self"), ("reversal", "reversal"), ("capture", "capture")]
+    assert PtsV2PaymentsPost201Response.attribute_map["links"] == "_links"
+    assert list(PtsV2PaymentsPost201Response.swagger_types)[:4] == ["links", "id", "message", "submit_time_utc"]
+    assert TssV2TransactionsGet200Response.attribute_map["submit_time_utc"] == "submitTimeUTC"
+    # Official branches a card-not-present checkout does not use are plain dicts, not models.
+    assert PtsV2PaymentsPost201Response.swagger_types["risk_information"] == "object"
+
+
+def uc_request(nest):
+    """The official Unified Checkout sample's request; `nest` is identity or `.__dict__`."""
+    from CyberSource import (
+        GenerateUnifiedCheckoutCaptureContextRequest,
+        Upv1capturecontextsCaptureMandate,
+        Upv1capturecontextsCompleteMandate,
+        Upv1capturecontextsDataOrderInformationBillTo,
+        Upv1capturecontextsDataOrderInformationBillToCompany,
+        Upv1capturecontextsDataOrderInformationShipTo,
+        Upv1capturecontextsOrderInformation,
+        Upv1capturecontextsOrderInformationAmountDetails,
+    )
+
+    return GenerateUnifiedCheckoutCaptureContextRequest(
+        client_version="0.23",
+        target_origins=["https://yourCheckoutPage.com"],
+        allowed_card_networks=["VISA", "MASTERCARD"],
+        allowed_payment_types=["PANENTRY", "CLICKTOPAY"],
+        country="US",
+        locale="en_US",
+        capture_mandate=nest(Upv1capturecontextsCaptureMandate(
+            billing_type="FULL", request_email=True, request_phone=True, request_shipping=True,
+            ship_to_countries=["US", "GB"], show_accepted_network_icons=True)),
+        order_information=nest(Upv1capturecontextsOrderInformation(
+            amount_details=nest(Upv1capturecontextsOrderInformationAmountDetails(total_amount="21.00", currency="USD")),
+            bill_to=nest(Upv1capturecontextsDataOrderInformationBillTo(
+                address1="277 Park Avenue", country="US", locality="New York", postal_code="10172",
+                company=nest(Upv1capturecontextsDataOrderInformationBillToCompany(name="Visa Inc", country="US")),
+                email="john.doe@visa.com", first_name="John", last_name="Doe")),
+            ship_to=nest(Upv1capturecontextsDataOrderInformationShipTo(country="GB", first_name="Joe")))),
+        complete_mandate=nest(Upv1capturecontextsCompleteMandate(type="CAPTURE", decision_manager=False)),
+    )
+
+
+UC_WIRE = (
+    b'{"clientVersion": "0.23", "targetOrigins": ["https://yourCheckoutPage.com"], '
+    b'"allowedCardNetworks": ["VISA", "MASTERCARD"], "allowedPaymentTypes": ["PANENTRY", "CLICKTOPAY"], '
+    b'"country": "US", "locale": "en_US", "captureMandate": {"billingType": "FULL", "requestEmail": true, '
+    b'"requestPhone": true, "requestShipping": true, "shipToCountries": ["US", "GB"], '
+    b'"showAcceptedNetworkIcons": true}, "completeMandate": {"type": "CAPTURE", "decisionManager": false}, '
+    b'"orderInformation": {"amountDetails": {"totalAmount": "21.00", "currency": "USD"}, '
+    b'"billTo": {"address1": "277 Park Avenue", "country": "US", "locality": "New York", "postalCode": "10172", '
+    b'"company": {"name": "Visa Inc", "country": "US"}, "email": "john.doe@visa.com", "firstName": "John", '
+    b'"lastName": "Doe"}, "shipTo": {"country": "GB", "firstName": "Joe"}}}'
+)
+
+
+def test_unified_checkout_request_sends_the_same_bytes_in_every_style() -> None:
+    sample_string = json.dumps(del_none(uc_request(lambda m: m.__dict__).__dict__))
+    assert request_body(sample_string, "application/json;charset=utf-8") == UC_WIRE
+    assert request_body(uc_request(lambda m: m), "application/json;charset=utf-8") == UC_WIRE
+    assert request_body(json.loads(UC_WIRE), "application/json;charset=utf-8") == UC_WIRE
+
+
+def test_uc_cpf_goes_out_under_its_json_name_from_a_model() -> None:
+    from CyberSource import Upv1capturecontextsCaptureMandate, Upv1capturecontextsCaptureMandateCPF
+
+    mandate = Upv1capturecontextsCaptureMandate(cpf=Upv1capturecontextsCaptureMandateCPF(required=True))
+    assert request_body(mandate, "application/json") == b'{"CPF": {"required": true}}'
+    # A samples-style string camel-cases `_cpf` to `cpf`, exactly as the official SDK sends it.
+    assert request_body(json.dumps(del_none(Upv1capturecontextsCaptureMandate(
+        cpf=Upv1capturecontextsCaptureMandateCPF(required=True).__dict__).__dict__)), "application/json") == (
+        b'{"cpf": {"required": true}}')
+
+
+@pytest.mark.parametrize("style", ["models", "samples' __dict__"])
+def test_reprs_mask_card_data_at_any_depth_and_keep_the_data(style: str) -> None:
+    from CyberSource import (
+        CreatePaymentRequest,
+        Ptsv2paymentsPaymentInformation,
+        Ptsv2paymentsPaymentInformationCard,
+        Ptsv2paymentsTokenInformation,
+    )
+
+    nest = (lambda m: m) if style == "models" else (lambda m: m.__dict__)
+    card = Ptsv2paymentsPaymentInformationCard(
+        number="4111111111111111", expiration_month="12", expiration_year="2031", security_code="987")
+    request = CreatePaymentRequest(
+        payment_information=nest(Ptsv2paymentsPaymentInformation(card=nest(card))),
+        token_information=nest(Ptsv2paymentsTokenInformation(transient_token_jwt="eyJhbGciOiJSUzI1NiJ9.eyJ4Ijox.c2ln")),
+    )
+    for shown in (repr(request), str(request), request.to_str(), repr(card)):
+        assert "4111111111111111" not in shown and "987" not in shown and "2031" not in shown
+        assert "eyJ4Ijox" not in shown
+    assert "'number': 'XXXXXXXXXXXXXXXX'" in repr(card)
+    assert card.to_dict()["number"] == "4111111111111111"  # the data itself is untouched
+    assert json.loads(request_body(request, "application/json"))["paymentInformation"]["card"]["securityCode"] == "987"

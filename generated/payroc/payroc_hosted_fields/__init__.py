@@ -8,9 +8,11 @@
     templates (openapi/templates). Do not edit: change the spec or a template and run
     scripts/regenerate.
 """  # noqa: E501
-# The package loads lazily: `import payroc_hosted_fields` costs one small module, and each
-# model or API class is imported the first time it is used. `from payroc_hosted_fields import *`
-# still provides every name of `__all__`.
+# The package loads lazily: `import payroc_hosted_fields` costs one small module whose size does
+# not depend on the number of APIs and models. A model or API class is imported the first
+# time it is used; the name tables are those of `payroc_hosted_fields.api` and
+# `payroc_hosted_fields.models`, read on first use. `from payroc_hosted_fields import *` still provides
+# every name of `__all__`.
 #
 
 from importlib import import_module as _import_module
@@ -20,50 +22,33 @@ from payroc_hosted_fields.configuration import Configuration
 #: The process-wide default configuration (the official SDK creates it at import too).
 configuration = Configuration()
 
-_exports = {
-    "ApiClient": "payroc_hosted_fields.api_client",
-    "HostedFieldsApi": "payroc_hosted_fields.api.hosted_fields_api",
-    "IdentityApi": "payroc_hosted_fields.api.identity_api",
-    "HostedFieldsCreateSessionRequest": "payroc_hosted_fields.models.hosted_fields_create_session_request",
-    "HostedFieldsCreateSessionResponse": "payroc_hosted_fields.models.hosted_fields_create_session_response",
-    "IdentityToken": "payroc_hosted_fields.models.identity_token",
-    "Problem": "payroc_hosted_fields.models.problem",
-    "ProblemError": "payroc_hosted_fields.models.problem_error",
-    "ProblemLink": "payroc_hosted_fields.models.problem_link",
-}
-
 _submodules = ("api", "api_client", "models", "rest")
 
-__all__ = [
-    "ApiClient",
-    "Configuration",
-    "configuration",
-    "api",
-    "api_client",
-    "models",
-    "rest",
-    "HostedFieldsApi",
-    "IdentityApi",
-    "HostedFieldsCreateSessionRequest",
-    "HostedFieldsCreateSessionResponse",
-    "IdentityToken",
-    "Problem",
-    "ProblemError",
-    "ProblemLink",
-]
+# Star-exported besides the API and model classes.
+_own_names = ["ApiClient", "Configuration", "configuration", "api", "api_client", "models", "rest"]
+
+
+def _tables():
+    """`payroc_hosted_fields.api`, then `payroc_hosted_fields.models`: each is imported only if reached."""
+    for name in ("api", "models"):
+        yield _import_module(__name__ + "." + name)
 
 
 def __getattr__(name):
-    module_name = _exports.get(name)
-    if module_name is not None:
-        value = getattr(_import_module(module_name), name)
+    if name == "__all__":
+        value = _own_names + [exported for table in _tables() for exported in table.__all__]
+    elif name == "ApiClient":
+        value = _import_module(__name__ + ".api_client").ApiClient
     elif name in _submodules:
         value = _import_module("." + name, __name__)
     else:
-        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+        table = next((table for table in _tables() if name in table._exports), None)
+        if table is None:
+            raise AttributeError("module %r has no attribute %r" % (__name__, name))
+        value = getattr(table, name)
     globals()[name] = value
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_exports) | set(_submodules))
+    return sorted(set(globals()) | set(__getattr__("__all__")) | set(_submodules))

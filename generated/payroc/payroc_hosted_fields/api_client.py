@@ -97,16 +97,19 @@ class ApiClient(object):
                  body=None, post_params=None, files=None,
                  response_type=None, auth_settings=None, callback=None,
                  _return_http_data_only=None, collection_formats=None, _preload_content=True,
-                 _request_timeout=None, _host=None):
+                 _request_timeout=None, _host=None, error_types=None):
         """Send the request; return `(data, status, headers)`, or with
         `_return_http_data_only` `(data, status, body)`.
 
         With `callback`, the call runs in a started `threading.Thread`, which is returned;
         the callback receives `data` (with `_return_http_data_only`) or the 3-tuple.
+
+        :param error_types: HTTP status -> model name: an `ApiException` for that status also
+            carries the JSON body as that model in `data` (`body` stays the raw text).
         """
         args = (resource_path, method, path_params, query_params, header_params, body, post_params,
                 files, response_type, auth_settings, callback, _return_http_data_only,
-                collection_formats, _preload_content, _request_timeout, _host)
+                collection_formats, _preload_content, _request_timeout, _host, error_types)
         if not callback:
             return self.__call_api(*args)
         thread = threading.Thread(target=self.__call_api, args=args)
@@ -116,7 +119,7 @@ class ApiClient(object):
     def __call_api(self, resource_path, method, path_params, query_params, header_params, body,
                    post_params, files, response_type, auth_settings, callback,
                    _return_http_data_only, collection_formats, _preload_content, _request_timeout,
-                   _host):
+                   _host, error_types):
         if self._settings is None:
             raise seam.ConfigurationError(
                 "no merchant configuration: create the API class with a merchant config dict, "
@@ -141,9 +144,14 @@ class ApiClient(object):
                                              authenticated=bool(auth_settings))
 
         url = (_host or self.host).rstrip("/") + target
-        response = self.rest_client.request(method, url, headers=headers, body=body_bytes,
-                                            _preload_content=_preload_content,
-                                            _request_timeout=_request_timeout)
+        try:
+            response = self.rest_client.request(method, url, headers=headers, body=body_bytes,
+                                                _preload_content=_preload_content,
+                                                _request_timeout=_request_timeout)
+        except rest.ApiException as exc:
+            if error_types and exc.status in error_types:
+                exc.data = self.__error_model(exc.body, error_types[exc.status])
+            raise
         self.last_response = response
         return_data = response
         if _preload_content:
@@ -178,6 +186,14 @@ class ApiClient(object):
             except ValueError:
                 pass
         return self.__deserialize(data, response_type)
+
+    def __error_model(self, body, model_name):
+        # Our addition: the official SDK leaves error bodies to `json.loads(e.body)`.
+        try:
+            data = json.loads(body or "")
+        except ValueError:
+            return None
+        return self.__deserialize(data, model_name) if isinstance(data, dict) else None
 
     def __deserialize(self, data, klass):
         if data is None:

@@ -115,6 +115,10 @@ class ApiException(seam.HTTPError):
     `flex_ext.errors.HTTPError`, so new code can catch the library's base class.
     """
 
+    #: Our addition: the JSON error body as the model the spec declares for this status
+    #: (for example `PtsV2PaymentsPost400Response`), or None. `body` stays the raw text.
+    data = None
+
     def __init__(self, status=None, reason=None, http_resp=None):
         # Exception.__init__ is deliberately not called: the official exception's
         # `args` is empty, and code that prints `e.args` must see the same.

@@ -43,7 +43,8 @@ class HostedFieldsApi(object):
         :param idempotency_key: A UUID v4, new for each logical request and reused on its retries. (required)
         :param hosted_fields_create_session_request: a model object, a dict, or a JSON string (required)
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises payroc_hosted_fields.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises payroc_hosted_fields.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `Problem` for 400, its `data` a `Problem` for 401, its `data` a `Problem` for 403, its `data` a `Problem` for 406, its `data` a `Problem` for 409, its `data` a `Problem` for 415, its `data` a `Problem` for 500.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -119,4 +120,5 @@ class HostedFieldsApi(object):
                                         _return_http_data_only=params.get('_return_http_data_only'),
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 400: 'Problem', 401: 'Problem', 403: 'Problem', 406: 'Problem', 409: 'Problem', 415: 'Problem', 500: 'Problem', })

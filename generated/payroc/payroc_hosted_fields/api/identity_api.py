@@ -40,7 +40,8 @@ class IdentityApi(object):
         raw response body. With `callback=f`, returns the started thread and calls `f(data)`.
 
         :param _request_timeout: seconds for the whole request, or a (connect, read) tuple.
-        :raises payroc_hosted_fields.rest.ApiException: for a status outside 2xx or a failed connection.
+        :raises payroc_hosted_fields.rest.ApiException: for a status outside 2xx or a failed connection;
+            its `body` is the raw response text, its `data` a `Problem` for 401.
         """
         kwargs['_return_http_data_only'] = True
         if kwargs.get('callback'):
@@ -99,4 +100,5 @@ class IdentityApi(object):
                                         _preload_content=params.get('_preload_content', True),
                                         _request_timeout=params.get('_request_timeout'),
                                         _host=params.get('_host'),
-                                        collection_formats=collection_formats)
+                                        collection_formats=collection_formats,
+                                        error_types={ 401: 'Problem', })

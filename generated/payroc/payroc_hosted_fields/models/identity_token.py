@@ -160,12 +160,10 @@ class IdentityToken(object):
         return result
 
     def to_str(self):
-        """Returns the string representation of the model"""
-        # Properties marked x-secret in the spec are masked: a repr must be safe to log.
-        data = self.to_dict()
-        if data.get('access_token') is not None:
-            data['access_token'] = '<redacted>'
-        return pformat(data)
+        """Returns the string representation of the model, card data and credentials masked"""
+        # Imported on the first repr only, so that importing a model stays cheap.
+        from flex_ext import seam
+        return pformat(seam.masked_for_display(self.to_dict()))
 
     def __repr__(self):
         """For `print` and `pprint`"""

@@ -131,8 +131,10 @@ class ProblemLink(object):
         return result
 
     def to_str(self):
-        """Returns the string representation of the model"""
-        return pformat(self.to_dict())
+        """Returns the string representation of the model, card data and credentials masked"""
+        # Imported on the first repr only, so that importing a model stays cheap.
+        from flex_ext import seam
+        return pformat(seam.masked_for_display(self.to_dict()))
 
     def __repr__(self):
         """For `print` and `pprint`"""
