@@ -136,10 +136,11 @@ def test_different_kids_do_not_wait_on_each_other(flex_server: FlexServer) -> No
     flex_server.public_keys = SlowKeys(flex_server.public_keys, slow=public_jwk(slow_key, "slow", "enc"))
     resolver = _resolver(flex_server)
     outcome: List[object] = []
+    slow_context = _context(flex_server, kid="slow", signer=slow_key)
 
     def verify_slow() -> None:
         try:
-            outcome.append(verify_capture_context(_context(flex_server, kid="slow", signer=slow_key), resolver=resolver))
+            outcome.append(verify_capture_context(slow_context, resolver=resolver))
         except FlexError as exc:  # pragma: no cover - reported by the assertion below
             outcome.append(exc)
 
