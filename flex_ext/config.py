@@ -25,18 +25,20 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from .errors import ConfigurationError
-from .log_config import MLE_LOGGABLE_KEYS, LogConfiguration, configure_logging, get_logger, sanitize_merchant_config
+from .log_config import LogConfiguration, configure_logging, get_logger
 from .transport import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, TransportSettings
 
 __all__ = [
     "AUTH_TYPES",
     "DEPRECATED_RUN_ENVIRONMENT",
+    "HIDE_MERCHANT_CONFIG_PROPS",
     "JWT_KEY_TYPES",
     "MLE_CONFIG_KEYS",
     "DeprecatedRunEnvironmentError",
     "MerchantConfig",
     "MerchantConfigError",
     "coerce_merchant_config",
+    "sanitize_merchant_config",
 ]
 
 _LOG = get_logger("flex_ext.config")
@@ -76,10 +78,41 @@ _MSG_PROXY_SCHEME = (
 
 #: Official MLE keys: accepted and stored in ``mle_settings``, otherwise unused.
 MLE_CONFIG_KEYS: tuple[str, ...] = (
-    *MLE_LOGGABLE_KEYS,
+    "jwePEMFileDirectory",
+    "enableRequestMLEForOptionalApisGlobally",
+    "useMLEGlobally",
+    "disableRequestMLEForMandatoryApisGlobally",
+    "mapToControlMLEonAPI",
+    "mleForRequestPublicCertPath",
+    "requestMleKeyAlias",
+    "mleKeyAlias",
+    "enableResponseMleGlobally",
+    "responseMleKID",
     "responseMlePrivateKeyFilePath",
     "responseMlePrivateKeyFilePassword",
     "responseMlePrivateKey",
+)
+
+#: Merchant-config keys never written to a log (the official 0.0.80 list, plus
+#: ``proxy_username``). ``default_headers`` values are masked separately.
+HIDE_MERCHANT_CONFIG_PROPS: frozenset[str] = frozenset(
+    {
+        "merchantid",
+        "merchant_secretkey",
+        "merchant_keyid",
+        "key_alias",
+        "key_password",
+        "responseMlePrivateKeyFilePath",
+        "responseMlePrivateKeyFilePassword",
+        "responseMlePrivateKey",
+        "proxy_password",
+        "client_secret",
+        "ssl_key_password",
+        "access_token",
+        "refresh_token",
+        "private_key",
+        "proxy_username",
+    }
 )
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
@@ -252,6 +285,15 @@ _POOL_KEYS: tuple[tuple[str, str, float], ...] = (
     ("max_keep_alive_delay", "maxKeepAliveDelay", 300.0),
     ("max_keep_alive_idle_window", "maxKeepAliveIdleWindow", 60.0),
 )
+
+
+#: Keys read from the official dict whose values are harmless to log.
+_LOGGABLE_KEYS: frozenset[str] = (
+    frozenset(
+        (*_STRING_KEYS.values(), *(name for name, _ in _FLAGS), *(key for _, key, _ in _POOL_KEYS), *MLE_CONFIG_KEYS)
+    )
+    | {"proxy_port", "timeout", "connect_timeout", "read_timeout", "isSDK"}
+) - HIDE_MERCHANT_CONFIG_PROPS
 
 
 def _always(config: Any) -> bool:
@@ -538,3 +580,24 @@ def coerce_merchant_config(obj: Union[MerchantConfig, Mapping[str, Any]]) -> Mer
     if isinstance(obj, Mapping):
         return MerchantConfig.from_dict(obj)
     raise TypeError("the merchant configuration must be a MerchantConfig or a dict")
+
+
+def sanitize_merchant_config(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """The merchant-config dict as it may be logged.
+
+    Keys of :data:`HIDE_MERCHANT_CONFIG_PROPS` are removed; ``default_headers`` keep their
+    names but not their values (they often carry API keys); ``log_config`` is shown as its
+    repr; keys this library does not read are shown by name only (the official SDK logs
+    custom keys in clear).
+    """
+    result: Dict[str, Any] = {}
+    for key, value in config.items():
+        if not isinstance(key, str) or key in HIDE_MERCHANT_CONFIG_PROPS:
+            continue
+        if key == "default_headers":
+            result[key] = {str(k): "***" for k in value} if isinstance(value, Mapping) else "***"
+        elif key == "log_config":
+            result[key] = repr(value) if isinstance(value, LogConfiguration) else type(value).__name__
+        else:
+            result[key] = value if key in _LOGGABLE_KEYS else "***"
+    return result

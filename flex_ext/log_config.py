@@ -37,13 +37,11 @@ __all__ = [
     "DEFAULT_LOG_FORMAT",
     "DEFAULT_LOG_LEVEL",
     "DEFAULT_LOG_MAXIMUM_SIZE",
-    "HIDE_MERCHANT_CONFIG_PROPS",
     "LIBRARY_LOGGER_NAMES",
     "LOG_BACKUP_COUNT",
     "LogConfiguration",
     "configure_logging",
     "get_logger",
-    "sanitize_merchant_config",
 ]
 
 LIBRARY_LOGGER_NAMES: tuple[str, ...] = ("CyberSource", "flex_ext", "payroc_hosted_fields")
@@ -54,80 +52,6 @@ DEFAULT_LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_LOG_MAXIMUM_SIZE = 10487560
 DEFAULT_LOG_LEVEL = "WARNING"
 LOG_BACKUP_COUNT = 10
-
-#: Merchant-config keys never written to a log (the official 0.0.80 list, plus
-#: ``proxy_username``). ``default_headers`` values are masked separately.
-HIDE_MERCHANT_CONFIG_PROPS: frozenset[str] = frozenset(
-    {
-        "merchantid",
-        "merchant_secretkey",
-        "merchant_keyid",
-        "key_alias",
-        "key_password",
-        "responseMlePrivateKeyFilePath",
-        "responseMlePrivateKeyFilePassword",
-        "responseMlePrivateKey",
-        "proxy_password",
-        "client_secret",
-        "ssl_key_password",
-        "access_token",
-        "refresh_token",
-        "private_key",
-        "proxy_username",
-    }
-)
-
-#: The official MLE config keys whose values are harmless to log (config.MLE_CONFIG_KEYS
-#: adds the response private key, its path and its password).
-MLE_LOGGABLE_KEYS: tuple[str, ...] = (
-    "jwePEMFileDirectory",
-    "enableRequestMLEForOptionalApisGlobally",
-    "useMLEGlobally",
-    "disableRequestMLEForMandatoryApisGlobally",
-    "mapToControlMLEonAPI",
-    "mleForRequestPublicCertPath",
-    "requestMleKeyAlias",
-    "mleKeyAlias",
-    "enableResponseMleGlobally",
-    "responseMleKID",
-)
-
-# Keys of the official config dict whose values are harmless to log. Anything else
-# (custom keys included) is logged by name only: the official SDK logs custom keys in clear.
-_LOGGABLE_CONFIG_KEYS: frozenset[str] = frozenset(
-    {
-        "authentication_type",
-        "run_environment",
-        "jwt_key_type",
-        "use_metakey",
-        "portfolio_id",
-        "IntermediateHost",
-        "defaultDeveloperId",
-        "solution_id",
-        "use_proxy",
-        "proxy_address",
-        "proxy_port",
-        "ssl_verify",
-        "maxNumIdleConnections",
-        "maxPoolSize",
-        "maxKeepAliveDelay",
-        "maxKeepAliveIdleWindow",
-        "keys_directory",
-        "key_file_name",
-        "enable_client_cert",
-        "client_cert_dir",
-        "ssl_client_cert",
-        "client_id",
-        "isSDK",
-        "timeout",
-        "connect_timeout",
-        "read_timeout",
-        *MLE_LOGGABLE_KEYS,
-    }
-)
-
-_HIDDEN = "***"
-
 
 def _parse_bool_text(value: Any) -> Optional[bool]:
     if isinstance(value, bool):
@@ -392,28 +316,6 @@ def configure_logging(log_config: Optional[LogConfiguration]) -> None:
                 logger.addHandler(_FILE_HANDLER)
             logger.setLevel(level)
         _LEVEL_SET_BY_US = True
-
-
-def sanitize_merchant_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The merchant-config dict as it may be logged.
-
-    Keys of :data:`HIDE_MERCHANT_CONFIG_PROPS` are removed; ``default_headers`` keep their
-    names but not their values (they often carry API keys); ``log_config`` is shown as its
-    repr; keys this library does not know are shown by name only.
-    """
-    result: dict[str, Any] = {}
-    for key, value in config.items():
-        if not isinstance(key, str) or key in HIDE_MERCHANT_CONFIG_PROPS:
-            continue
-        if key == "default_headers":
-            result[key] = {str(k): _HIDDEN for k in value} if isinstance(value, Mapping) else _HIDDEN
-        elif key == "log_config":
-            result[key] = repr(value) if isinstance(value, LogConfiguration) else type(value).__name__
-        elif key in _LOGGABLE_CONFIG_KEYS:
-            result[key] = value
-        else:
-            result[key] = _HIDDEN
-    return result
 
 
 def _install_null_handlers() -> None:
