@@ -130,25 +130,20 @@ class HostedFieldsHTTPError(HostedFieldsError, HTTPError):
     def __init__(
         self,
         message: str,
-        status: int = 0,
-        reason: Optional[str] = None,
-        body: Optional[str] = None,
-        headers: Optional[Mapping[str, Any]] = None,
+        *,
         problem: Optional[Mapping[str, Any]] = None,
         idempotency_key: Optional[str] = None,
         attempts: int = 1,
+        **http: Any,  # status, reason, body, headers of HTTPError
     ) -> None:
-        super().__init__(message, status=status, reason=reason, body=body, headers=headers)
+        super().__init__(message, **http)
         self.problem = problem
         self.idempotency_key = idempotency_key
         self.attempts = attempts
 
     @property
     def parameters(self) -> tuple[str, ...]:
-        errors = (self.problem or {}).get("errors")
-        if not isinstance(errors, list):
-            return ()
-        return tuple(str(item["parameter"]) for item in errors if isinstance(item, dict) and item.get("parameter"))
+        return _parameter_names(self.problem)
 
 
 class HostedFieldsAuthenticationError(HostedFieldsHTTPError, AuthenticationError):
@@ -163,24 +158,19 @@ class IdempotencyConflictError(HostedFieldsHTTPError):
 # Validation
 
 
-def _length_error(field_name: str, argument: str, bounds: tuple[int, int], length: int) -> HostedFieldsValidationError:
-    return HostedFieldsValidationError(
-        field_name, argument, f"must be {bounds[0]} to {bounds[1]} characters long, got {length}"
-    )
-
-
-def _require_str(value: object, field_name: str, argument: str) -> str:
+def _require_str(value: object, field_name: str, argument: str, bounds: Optional[tuple[int, int]] = None) -> str:
     if not isinstance(value, str):
         raise HostedFieldsValidationError(field_name, argument, f"must be a string, got {type(value).__name__}")
+    if bounds and not bounds[0] <= len(value) <= bounds[1]:
+        raise HostedFieldsValidationError(
+            field_name, argument, f"must be {bounds[0]} to {bounds[1]} characters long, got {len(value)}"
+        )
     return value
 
 
 def validate_terminal_id(value: object) -> str:
     """The processing terminal id, 4 to 50 characters."""
-    text = _require_str(value, "processingTerminalId", "terminal_id")
-    if not _TERMINAL_ID_LENGTH[0] <= len(text) <= _TERMINAL_ID_LENGTH[1]:
-        raise _length_error("processingTerminalId", "terminal_id", _TERMINAL_ID_LENGTH, len(text))
-    return text
+    return _require_str(value, "processingTerminalId", "terminal_id", _TERMINAL_ID_LENGTH)
 
 
 def validate_idempotency_key(value: object) -> str:
@@ -221,10 +211,7 @@ def validate_secure_token_id(value: object) -> Optional[str]:
     """``None`` (not sent) or 1 to 200 characters."""
     if value is None:
         return None
-    text = _require_str(value, "secureTokenId", "secure_token_id")
-    if not _SECURE_TOKEN_ID_LENGTH[0] <= len(text) <= _SECURE_TOKEN_ID_LENGTH[1]:
-        raise _length_error("secureTokenId", "secure_token_id", _SECURE_TOKEN_ID_LENGTH, len(text))
-    return text
+    return _require_str(value, "secureTokenId", "secure_token_id", _SECURE_TOKEN_ID_LENGTH)
 
 
 def new_idempotency_key() -> str:
@@ -263,6 +250,8 @@ def parse_expires_at(value: Union[str, datetime]) -> datetime:
 def _base_url(value: str, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{name} must be a non-empty URL")
+    if re.search(r"[\x00-\x20\x7f-\x9f]", value):  # urlsplit would drop CR/LF/tab silently
+        raise ConfigurationError(f"{name} contains a space or a control character (CR, LF, NUL, ...): remove it")
     try:
         parts = urlsplit(value)
         hostname = parts.hostname
@@ -278,15 +267,37 @@ def _base_url(value: str, name: str) -> str:
     return value.rstrip("/")
 
 
-def _finite_number(value: Any) -> Optional[float]:
-    """``value`` as a finite float; None for a bool, a non-number, NaN or infinity."""
+def _is_number(value: Any) -> bool:
+    """An int or float (not a bool) that is finite."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
+        return False
     try:
-        number = float(value)
+        return math.isfinite(value)
     except OverflowError:  # an int beyond float range
-        return None
-    return number if math.isfinite(number) else None
+        return False
+
+
+def _positive_or_none(value: Any) -> bool:
+    return value is None or (_is_number(value) and value > 0)
+
+
+def _non_negative(value: Any) -> bool:
+    return _is_number(value) and value >= 0
+
+
+def _attempts(value: Any) -> bool:
+    return isinstance(value, int) and _is_number(value) and 1 <= value <= 10
+
+
+_TIMEOUTS = ("connect_timeout", "read_timeout")
+#: PayrocConfig's numeric settings: (field, valid?, the rule its error states).
+_PAYROC_NUMBERS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("connect_timeout", _positive_or_none, "a positive number of seconds"),
+    ("read_timeout", _positive_or_none, "a positive number of seconds"),
+    ("max_attempts", _attempts, "an integer from 1 to 10"),
+    ("backoff_initial", _non_negative, "a non-negative number of seconds"),
+    ("backoff_max", _non_negative, "a non-negative number of seconds"),
+)
 
 
 def _is_loopback(host: str) -> bool:
@@ -339,7 +350,7 @@ class PayrocConfig:
         if not isinstance(self.api_key, str) or not self.api_key.strip():
             raise ConfigurationError("api_key must be a non-empty string")
         if any(ord(char) < 0x21 or ord(char) > 0x7E for char in self.api_key):
-            raise ConfigurationError("api_key must be printable ASCII without spaces")
+            raise ConfigurationError("api_key must be printable ASCII without spaces (no control characters)")
         if not isinstance(self.environment, str) or self.environment not in ENVIRONMENTS:
             raise ConfigurationError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
         default_identity, default_api = ENVIRONMENTS[self.environment]
@@ -347,25 +358,11 @@ class PayrocConfig:
         object.__setattr__(self, "api_url", _base_url(self.api_url or default_api, "api_url"))
         if not isinstance(self.transport, TransportSettings):
             raise ConfigurationError("transport must be a flex_ext.transport.TransportSettings")
-        transport = self.transport
-        for name in ("connect_timeout", "read_timeout"):
-            value = getattr(self, name)
-            if value is not None:
-                seconds = _finite_number(value)
-                if seconds is None or seconds <= 0:
-                    raise ConfigurationError(f"{name} must be a positive number of seconds")
-                transport = replace(transport, **{name: seconds})  # type: ignore[arg-type]
-        object.__setattr__(self, "transport", transport)
-        if (
-            isinstance(self.max_attempts, bool)
-            or not isinstance(self.max_attempts, int)
-            or not (1 <= self.max_attempts <= 10)
-        ):
-            raise ConfigurationError("max_attempts must be an integer from 1 to 10")
-        for name in ("backoff_initial", "backoff_max"):
-            seconds = _finite_number(getattr(self, name))
-            if seconds is None or seconds < 0:
-                raise ConfigurationError(f"{name} must be a non-negative number of seconds")
+        for name, valid, rule in _PAYROC_NUMBERS:
+            if not valid(getattr(self, name)):
+                raise ConfigurationError(f"{name} must be {rule}")
+        timeouts = {name: float(getattr(self, name)) for name in _TIMEOUTS if getattr(self, name) is not None}
+        object.__setattr__(self, "transport", replace(self.transport, **timeouts))  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return (
@@ -473,12 +470,18 @@ def _describe(status: int, reason: Optional[str], problem: Optional[Mapping[str,
             text += f": {title}"
         if isinstance(detail, str) and detail:
             text += f" ({detail})"
-        errors = problem.get("errors")
-        if isinstance(errors, list):
-            names = [str(item["parameter"]) for item in errors if isinstance(item, dict) and item.get("parameter")]
-            if names:
-                text += f"; invalid: {', '.join(names)}"
+        names = _parameter_names(problem)
+        if names:
+            text += f"; invalid: {', '.join(names)}"
     return text
+
+
+def _parameter_names(problem: Optional[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The ``errors[].parameter`` names of an RFC 7807 body."""
+    errors = (problem or {}).get("errors")
+    if not isinstance(errors, list):
+        return ()
+    return tuple(str(item["parameter"]) for item in errors if isinstance(item, dict) and item.get("parameter"))
 
 
 def _http_error(
