@@ -568,18 +568,13 @@ class BearerTokenProvider:
         _logger.debug("requesting a bearer token from %s", self._config.identity_base_url)
         try:
             data, _status, _body = identity.authorize(_host=self._config.identity_base_url)
+            access_token, expires_in, token_type = data.access_token, data.expires_in, data.token_type
         except generated.rest.ApiTransportError:
             raise
         except generated.rest.ApiException as exc:
             raise _http_error(HostedFieldsAuthenticationError, "POST /authorize", exc) from None
-        except (TypeError, ValueError):
-            # The generated model refuses a body without its required fields.
-            raise HostedFieldsAuthenticationError(
-                "POST /authorize: the Identity service answered without a usable token", status=200
-            ) from None
-        access_token = getattr(data, "access_token", None)
-        expires_in = getattr(data, "expires_in", None)
-        token_type = getattr(data, "token_type", None)
+        except (TypeError, ValueError):  # the generated model refuses a body without its required fields
+            access_token = expires_in = token_type = None
         if (
             not isinstance(access_token, str)
             or not _B64TOKEN.fullmatch(access_token)
@@ -665,9 +660,6 @@ class HostedFieldsClient:
                 self._api = _generated().HostedFieldsApi(_BoundConfig(self._config, self._tokens))
             return self._api
 
-    def _backoff(self, retry: int) -> float:
-        return float(min(self._config.backoff_max, self._config.backoff_initial * (2 ** (retry - 1))))
-
     def create_hosted_fields_session(
         self,
         terminal_id: str,
@@ -705,29 +697,25 @@ class HostedFieldsClient:
         for attempt in range(1, attempts + 1):
             try:
                 data, _status, headers = api.create_hosted_fields_session_with_http_info(terminal, key, request)
+                return _session(data, headers, key)
             except (generated.rest.ApiException, HostedFieldsHTTPError) as exc:
                 if attempt < attempts and _is_retryable(exc, generated):
-                    delay = self._backoff(attempt)
+                    delay = float(min(self._config.backoff_max, self._config.backoff_initial * 2 ** (attempt - 1)))
+                    failure = f"HTTP {exc.status}" if exc.status else type(exc).__name__
                     _logger.debug(
                         "hosted-fields session attempt %d/%d failed (%s); retrying in %.2f s with the same key",
-                        attempt,
-                        attempts,
-                        _failure(exc),
-                        delay,
+                        attempt, attempts, failure, delay,
                     )
                     self._sleep(delay)
                     continue
                 if isinstance(exc, generated.rest.ApiTransportError):
                     raise  # already typed (TransportError / RequestTimeoutError); keep its cause
                 raise self._final_error(exc, what, key, attempt) from None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError):  # the generated model or _session refused the body
                 raise HostedFieldsHTTPError(
-                    f"{what}: the response lacks processingTerminalId, token or expiresAt",
-                    status=201,
-                    idempotency_key=key,
-                    attempts=attempt,
+                    f"{what}: the response lacks a usable processingTerminalId, token or expiresAt",
+                    status=201, idempotency_key=key, attempts=attempt,
                 ) from None
-            return self._session(data, headers, key, what, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _final_error(self, exc: BaseException, what: str, key: str, attempt: int) -> HostedFieldsHTTPError:
@@ -747,35 +735,14 @@ class HostedFieldsClient:
             )
         return _http_error(HostedFieldsHTTPError, what, exc, key, attempt)
 
-    @staticmethod
-    def _session(data: Any, headers: Any, key: str, what: str, attempt: int) -> HostedFieldsSession:
-        terminal = getattr(data, "processing_terminal_id", None)
-        token = getattr(data, "token", None)
-        expires = getattr(data, "expires_at", None)
-        try:
-            if not isinstance(terminal, str) or not isinstance(token, str) or not token:
-                raise ValueError("missing fields")
-            expires_at = parse_expires_at(expires)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise HostedFieldsHTTPError(
-                f"{what}: the response lacks a usable processingTerminalId, token or expiresAt",
-                status=201,
-                idempotency_key=key,
-                attempts=attempt,
-            ) from None
-        location = headers.get("location") if headers is not None else None
-        return HostedFieldsSession(
-            processing_terminal_id=terminal,
-            token=token,
-            expires_at=expires_at,
-            idempotency_key=key,
-            location=location,
-        )
 
-
-def _failure(exc: BaseException) -> str:
-    status = getattr(exc, "status", 0)
-    return f"HTTP {status}" if status else type(exc).__name__
+def _session(data: Any, headers: Any, key: str) -> HostedFieldsSession:
+    """The typed result; a ValueError when a field is missing or unusable."""
+    terminal, token = data.processing_terminal_id, data.token
+    if not isinstance(terminal, str) or not isinstance(token, str) or not token:
+        raise ValueError("missing fields")
+    location = headers.get("location") if headers is not None else None
+    return HostedFieldsSession(terminal, token, parse_expires_at(data.expires_at), key, location)
 
 
 def create_hosted_fields_session(
