@@ -392,28 +392,21 @@ class PayrocConfig:
 
     def client_settings(self) -> ClientSettings:
         """The seam hook: settings for the generated ``payroc_hosted_fields`` classes."""
-        return self.settings_with(self.token_provider)
-
-    def settings_with(self, tokens: Optional[BearerTokenProvider]) -> ClientSettings:
-        """Settings whose signer takes bearer tokens from ``tokens`` (``None``: Identity only)."""
-        return ClientSettings(
-            merchant_config=self,
-            base_url=self.api_base_url,
-            transport=self.transport,
-            signer=PayrocSigner(self.api_key, tokens),
-            default_headers={},
-        )
+        return _BoundConfig(self, self.token_provider).client_settings()
 
 
 class _BoundConfig:
-    """A config for the generated classes that signs with a given token provider."""
+    """A config for the generated classes that signs with a given token provider
+    (``None``: the Identity call only)."""
 
     def __init__(self, config: PayrocConfig, tokens: Optional[BearerTokenProvider]) -> None:
         self._config = config
         self._tokens = tokens
 
     def client_settings(self) -> ClientSettings:
-        return self._config.settings_with(self._tokens)
+        config = self._config
+        signer = PayrocSigner(config.api_key, self._tokens)
+        return ClientSettings(config, config.api_base_url, config.transport, signer, default_headers={})
 
     def __repr__(self) -> str:
         return f"_BoundConfig({self._config!r})"

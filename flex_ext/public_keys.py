@@ -32,7 +32,6 @@ import weakref
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol, Tuple
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -108,13 +107,6 @@ def validate_kid(kid: object) -> str:
     return kid
 
 
-@lru_cache(maxsize=1024)
-def _validated_kid(kid: str) -> str:
-    # kids repeat (one per signing key): validate each distinct one once. Unhashable
-    # values and failures are not cached (lru_cache does not store exceptions).
-    return validate_kid(kid)
-
-
 def public_key_url(base_url: str, kid: str) -> str:
     """``{base_url}/flex/v2/public-keys/{kid}`` after validating ``kid``."""
     return base_url.rstrip("/") + PUBLIC_KEYS_PATH + validate_kid(kid)
@@ -178,22 +170,15 @@ class InMemoryKeyStore:
 
     def get(self, environment: str, kid: str) -> Optional[PublicKeyEntry]:
         key = (environment, kid)
-        # The hit path takes no lock: dict lookup and move_to_end are single atomic
-        # operations on the OrderedDict; only the compound updates below need the lock.
-        item = self._entries.get(key)
-        if item is None:
-            return None
-        expires, entry = item
-        if self.clock() >= expires:
-            with self._lock:
-                if self._entries.get(key) is item:
-                    del self._entries[key]
-            return None
-        try:  # noqa: SIM105 - try/except costs nothing here; suppress() builds an object per call
+        with self._lock:
+            item = self._entries.get(key)
+            if item is None:
+                return None
+            if self.clock() >= item[0]:
+                del self._entries[key]
+                return None
             self._entries.move_to_end(key)
-        except KeyError:  # evicted meanwhile; the entry read is still valid
-            pass
-        return entry
+            return item[1]
 
     def put(self, environment: str, kid: str, entry: PublicKeyEntry) -> None:
         key = (environment, kid)
@@ -482,7 +467,7 @@ class PublicKeyResolver:
         kid = parsed.header.get("kid")
         if kid is None or kid == "":
             raise JWTValidationError(f"{what} header has no 'kid'")
-        entry, cached = self._get(_validated_kid(kid) if type(kid) is str else validate_kid(kid))
+        entry, cached = self._get(validate_kid(kid))
         try:
             verify_checked_alg(parsed, entry.key, alg, what)
             return entry
