@@ -65,6 +65,18 @@ def _parse_bool_text(value: Any) -> Optional[bool]:
     return None
 
 
+_SETTINGS = (
+    "enable_log",
+    "enable_masking",
+    "log_directory",
+    "log_file_name",
+    "log_format",
+    "log_date_format",
+    "log_maximum_size",
+    "log_level",
+)
+
+
 class LogConfiguration:
     """The official ``CyberSource.logging.log_configuration.LogConfiguration``.
 
@@ -153,22 +165,9 @@ class LogConfiguration:
         if isinstance(source, LogConfiguration):
             return source
         result = cls()
-
-        def get(name: str) -> Any:
-            if isinstance(source, Mapping):
-                return source.get(name)
-            return getattr(source, name, None)
-
-        if get("enable_log") is not None:
-            result.set_enable_log(get("enable_log"))
-        if get("enable_masking") is not None:
-            result.set_enable_masking(get("enable_masking"))
-        result.set_log_directory(get("log_directory"))
-        result.set_log_file_name(get("log_file_name"))
-        result.set_log_format(get("log_format"))
-        result.set_log_date_format(get("log_date_format"))
-        result.set_log_maximum_size(get("log_maximum_size"))
-        result.set_log_level(get("log_level"))
+        for name in _SETTINGS:  # each setter turns a missing (None) value into its default
+            value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+            getattr(result, "set_" + name)(value)
         return result
 
 

@@ -219,22 +219,16 @@ def _mask_value(value: Any, names: frozenset[str], sensitive: bool) -> Any:
     return value
 
 
-_PAIR_CACHE: dict[frozenset[str], re.Pattern[str]] = {}
-
-
+@cache
 def _pair_pattern(names: frozenset[str]) -> re.Pattern[str]:
-    pattern = _PAIR_CACHE.get(names)
-    if pattern is None:
-        alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-        # A quoted or bare key, ':' or '=', then a quoted string or a number.
-        pattern = re.compile(
-            r"""(?P<key>(?P<q>["']?)(?<![\w-])(?:""" + alternatives + r""")(?P=q))"""
-            r"""(?P<sep>\s*[:=]\s*)"""
-            r"""(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>(?:[^'\\]|\\.)*)'|(?P<num>-?[0-9][0-9.eE+-]*))""",
-            re.IGNORECASE,
-        )
-        _PAIR_CACHE[names] = pattern
-    return pattern
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    # A quoted or bare key, ':' or '=', then a quoted string or a number.
+    return re.compile(
+        r"""(?P<key>(?P<q>["']?)(?<![\w-])(?:""" + alternatives + r""")(?P=q))"""
+        r"""(?P<sep>\s*[:=]\s*)"""
+        r"""(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>(?:[^'\\]|\\.)*)'|(?P<num>-?[0-9][0-9.eE+-]*))""",
+        re.IGNORECASE,
+    )
 
 
 def mask_sensitive_pairs(text: str, *, pii: bool = True) -> str:
