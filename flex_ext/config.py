@@ -78,39 +78,19 @@ _MSG_PROXY_SCHEME = (
 
 #: Official MLE keys: accepted and stored in ``mle_settings``, otherwise unused.
 MLE_CONFIG_KEYS: tuple[str, ...] = (
-    "jwePEMFileDirectory",
-    "enableRequestMLEForOptionalApisGlobally",
-    "useMLEGlobally",
-    "disableRequestMLEForMandatoryApisGlobally",
-    "mapToControlMLEonAPI",
-    "mleForRequestPublicCertPath",
-    "requestMleKeyAlias",
-    "mleKeyAlias",
-    "enableResponseMleGlobally",
-    "responseMleKID",
-    "responseMlePrivateKeyFilePath",
-    "responseMlePrivateKeyFilePassword",
-    "responseMlePrivateKey",
+    "jwePEMFileDirectory", "enableRequestMLEForOptionalApisGlobally", "useMLEGlobally",
+    "disableRequestMLEForMandatoryApisGlobally", "mapToControlMLEonAPI", "mleForRequestPublicCertPath",
+    "requestMleKeyAlias", "mleKeyAlias", "enableResponseMleGlobally", "responseMleKID",
+    "responseMlePrivateKeyFilePath", "responseMlePrivateKeyFilePassword", "responseMlePrivateKey",
 )
 
 #: Merchant-config keys never written to a log (the official 0.0.80 list, plus
 #: ``proxy_username``). ``default_headers`` values are masked separately.
 HIDE_MERCHANT_CONFIG_PROPS: frozenset[str] = frozenset(
     {
-        "merchantid",
-        "merchant_secretkey",
-        "merchant_keyid",
-        "key_alias",
-        "key_password",
-        "responseMlePrivateKeyFilePath",
-        "responseMlePrivateKeyFilePassword",
-        "responseMlePrivateKey",
-        "proxy_password",
-        "client_secret",
-        "ssl_key_password",
-        "access_token",
-        "refresh_token",
-        "private_key",
+        "merchantid", "merchant_secretkey", "merchant_keyid", "key_alias", "key_password",
+        "responseMlePrivateKeyFilePath", "responseMlePrivateKeyFilePassword", "responseMlePrivateKey",
+        "proxy_password", "client_secret", "ssl_key_password", "access_token", "refresh_token", "private_key",
         "proxy_username",
     }
 )

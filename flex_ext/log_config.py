@@ -66,14 +66,8 @@ def _parse_bool_text(value: Any) -> Optional[bool]:
 
 
 _SETTINGS = (
-    "enable_log",
-    "enable_masking",
-    "log_directory",
-    "log_file_name",
-    "log_format",
-    "log_date_format",
-    "log_maximum_size",
-    "log_level",
+    "enable_log", "enable_masking", "log_directory", "log_file_name", "log_format", "log_date_format",
+    "log_maximum_size", "log_level",
 )
 
 

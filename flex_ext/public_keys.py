@@ -192,10 +192,6 @@ class InMemoryKeyStore:
         with self._lock:
             self._entries.pop((environment, kid), None)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
