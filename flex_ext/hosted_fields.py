@@ -523,15 +523,11 @@ class BearerTokenProvider:
         self._lock = threading.Lock()
         self._token: Optional[str] = None
         self._refresh_at = 0.0
-        self._fetches = 0
+        #: How many tokens this provider has fetched successfully.
+        self.fetch_count = 0
 
     def __repr__(self) -> str:
         return f"BearerTokenProvider(identity_url={self._config.identity_base_url!r}, cached={self._token is not None})"
-
-    @property
-    def fetch_count(self) -> int:
-        """How many tokens this provider has fetched successfully."""
-        return self._fetches
 
     def token(self) -> str:
         """A valid access token, fetched now if none is cached or it is about to expire.
@@ -546,7 +542,7 @@ class BearerTokenProvider:
             self._token = None
             token, refresh_at = self._fetch()
             self._token, self._refresh_at = token, refresh_at
-            self._fetches += 1
+            self.fetch_count += 1
             return token
 
     def invalidate(self) -> None:
@@ -635,7 +631,8 @@ class HostedFieldsClient:
         if not isinstance(config, PayrocConfig):
             raise ConfigurationError("HostedFieldsClient needs a flex_ext.hosted_fields.PayrocConfig")
         self._config = config
-        self._tokens = token_provider if token_provider is not None else config.token_provider
+        #: The bearer-token provider the client signs with.
+        self.token_provider = token_provider if token_provider is not None else config.token_provider
         self._sleep = sleep
         self._api: Any = None
         self._api_lock = threading.Lock()
@@ -643,14 +640,10 @@ class HostedFieldsClient:
     def __repr__(self) -> str:
         return f"HostedFieldsClient({self._config!r})"
 
-    @property
-    def token_provider(self) -> BearerTokenProvider:
-        return self._tokens
-
     def _sessions_api(self) -> Any:
         with self._api_lock:
             if self._api is None:
-                self._api = _generated().HostedFieldsApi(_BoundConfig(self._config, self._tokens))
+                self._api = _generated().HostedFieldsApi(_BoundConfig(self._config, self.token_provider))
             return self._api
 
     def create_hosted_fields_session(
@@ -718,7 +711,7 @@ class HostedFieldsClient:
             return exc
         status = getattr(exc, "status", 0) or 0
         if status == 401:
-            self._tokens.invalidate()
+            self.token_provider.invalidate()
             return _http_error(HostedFieldsAuthenticationError, what, exc, key, attempt)
         if status == 409:
             return _http_error(IdempotencyConflictError, what, exc, key, attempt)
@@ -738,19 +731,10 @@ def _session(data: Any, headers: Any, key: str) -> HostedFieldsSession:
     return HostedFieldsSession(terminal, token, parse_expires_at(data.expires_at), key, location)
 
 
-def create_hosted_fields_session(
-    config: PayrocConfig,
-    terminal_id: str,
-    scenario: str,
-    lib_version: str,
-    secure_token_id: Optional[str] = None,
-    *,
-    idempotency_key: Optional[Union[str, uuid.UUID]] = None,
-) -> HostedFieldsSession:
-    """One-call form of :meth:`HostedFieldsClient.create_hosted_fields_session`.
+def create_hosted_fields_session(config: PayrocConfig, *args: Any, **kwargs: Any) -> HostedFieldsSession:
+    """One-call form of :meth:`HostedFieldsClient.create_hosted_fields_session`, with the
+    same arguments after ``config``.
 
     Uses ``config.token_provider``, so repeated calls with the same config reuse the token.
     """
-    return HostedFieldsClient(config).create_hosted_fields_session(
-        terminal_id, scenario, lib_version, secure_token_id, idempotency_key=idempotency_key
-    )
+    return HostedFieldsClient(config).create_hosted_fields_session(*args, **kwargs)
