@@ -9,15 +9,11 @@ no timeout and builds a URL from an unchecked ``kid``):
 * the cache is a :class:`KeyStore` (a protocol, so a fleet can plug a shared store), keyed
   by (environment, kid); the default :class:`InMemoryKeyStore` is thread-safe, LRU-bounded
   and expires entries after a TTL;
-* :class:`PublicKeyResolver` keeps forged input from driving fetches (the fetch budget,
-  shared by every resolver of one key store): when a signature fails with a cached key (it
-  may have been rotated) the kid is fetched again, but at most once per
-  :data:`REFETCH_INTERVAL_SECONDS`, and never for a fresh key; a kid answered 404 is
-  remembered as unknown for :data:`UNKNOWN_KID_TTL_SECONDS`, and once
-  :data:`UNKNOWN_KID_BURST` kids of an environment turned out unknown within an interval,
-  kids not in the cache are refused without a request until the interval has passed;
-  concurrent lookups of one kid make one fetch, and lookups of different kids never wait
-  on each other.
+* :class:`PublicKeyResolver` keeps forged input from driving fetches, with a budget shared
+  by every resolver of one key store: a cached kid whose key fails a signature (it may have
+  been rotated) is fetched again at most once per interval, a kid answered 404 is remembered
+  as unknown, a burst of unknown kids stops fetches of uncached kids for an interval (the
+  constants below); one fetch per kid at a time, different kids never wait on each other.
 """
 
 from __future__ import annotations
@@ -100,9 +96,7 @@ def validate_kid(kid: object) -> str:
     Raises :class:`~flex_ext.errors.InvalidKidError` (also a ``ValueError``) with the
     official message prefix ``Invalid kid parameter:``.
     """
-    if not isinstance(kid, str) or not kid:
-        raise InvalidKidError(f"Invalid kid parameter: {_shown(kid)}")
-    if len(kid) > MAX_KID_LENGTH or not _KID_RE.fullmatch(kid) or ".." in kid or kid == ".":
+    if not isinstance(kid, str) or len(kid) > MAX_KID_LENGTH or not _KID_RE.fullmatch(kid) or ".." in kid or kid == ".":
         raise InvalidKidError(f"Invalid kid parameter: {_shown(kid)}")
     return kid
 
