@@ -73,7 +73,8 @@ UNKNOWN_KID_TTL_SECONDS = 300.0
 #: How many kids per environment may turn out unknown within one refetch interval before
 #: kids that are not cached are refused without a request (forged kids cost no GET).
 UNKNOWN_KID_BURST = 2
-_UNKNOWN_KIDS_REMEMBERED = 1024
+#: How many kids the budget remembers (re-fetch times, unknown kids), oldest forgotten first.
+_KIDS_REMEMBERED = 1024
 
 _KID_RE = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -299,7 +300,7 @@ class _FetchBudget:
                 return False
             self._refetched[key] = now
             self._refetched.move_to_end(key)
-            if len(self._refetched) > _UNKNOWN_KIDS_REMEMBERED:
+            if len(self._refetched) > _KIDS_REMEMBERED:
                 self._refetched.popitem(last=False)
             return True
 
@@ -330,7 +331,7 @@ class _FetchBudget:
         with self._guard:
             self._unknown.pop(key, None)
             self._unknown[key] = (self.clock() + UNKNOWN_KID_TTL_SECONDS, kept)
-            if len(self._unknown) > _UNKNOWN_KIDS_REMEMBERED:
+            if len(self._unknown) > _KIDS_REMEMBERED:
                 self._unknown.popitem(last=False)
 
 
