@@ -346,7 +346,7 @@ class MerchantConfig:
     proxy_password: Optional[str] = field(default=None, metadata=_SECRET)
     ssl_verify: bool = True
     #: Extension (not an official key): a PEM file of CA certificates to trust instead of
-    #: the system store, e.g. the emulator's ``ca_cert_path`` in TLS mode.
+    #: the system store, e.g. the emulator's CA in TLS mode.
     ssl_ca_file: Optional[str] = None
     max_num_idle_connections: int = 100
     max_pool_size: int = 10
