@@ -20,22 +20,25 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from .errors import ConfigurationError
-from .log_config import MLE_LOGGABLE_KEYS, LogConfiguration, configure_logging, get_logger, sanitize_merchant_config
+from .log_config import LogConfiguration, configure_logging, get_logger
 from .transport import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, TransportSettings
 
 __all__ = [
     "AUTH_TYPES",
     "DEPRECATED_RUN_ENVIRONMENT",
+    "HIDE_MERCHANT_CONFIG_PROPS",
     "JWT_KEY_TYPES",
     "MLE_CONFIG_KEYS",
     "DeprecatedRunEnvironmentError",
     "MerchantConfig",
     "MerchantConfigError",
     "coerce_merchant_config",
+    "sanitize_merchant_config",
 ]
 
 _LOG = get_logger("flex_ext.config")
@@ -61,27 +64,13 @@ DEPRECATED_RUN_ENVIRONMENT = (
     "(sandbox) environment or run_environment='api.cybersource.com' for production."
 )
 
-# The official texts (authenticationsdk GlobalLabelParameters); user code matches on them.
-_MSG_AUTH_TYPE = "AuthenticationType is Mandatory"
-_MSG_RUN_ENV = "RunEnvironment Is Mandatory."
-_MSG_MERCHANT_ID = "MerchantID is mandatory"
-_MSG_KEY_ID = "MerchantKeyId is Mandatory"
-_MSG_SECRET = " MerchantSecretKey is Mandatory"  # noqa: S105 - a message, not a password
-_MSG_PORTFOLIO = " Portfolio ID is Mandatory"
+# The official texts (authenticationsdk GlobalLabelParameters) are in _MANDATORY below;
+# user code matches on them.
 _MSG_JWT_KEY_TYPE = "Invalid jwtKeyType. Must be 'P12' or 'SHARED_SECRET'. Provided: {}"
 _MSG_KEY_FILE = (
     "Error finding or accessing the Key Directory or Key File. "
     "Please review the values in the merchant configuration."
 )
-_MSG_ACCESS_TOKEN = "AccessToken is Empty/Null"  # noqa: S105 - a message, not a password
-# The official SDK reports a missing ``ssl_client_cert`` under OAuth with this (misleading)
-# text; kept for compatibility, and the error's ``key`` attribute names the real key.
-_MSG_OAUTH_CLIENT_CERT = "RefreshToken is Empty/Null"
-_MSG_CLIENT_ID = "Client Id is Empty/Null"
-_MSG_CLIENT_SECRET = "Client Secret is Empty/Null"  # noqa: S105 - a message, not a password
-_MSG_CLIENT_CERT_DIR = "Client Cert Directory is Empty/Null"
-_MSG_SSL_CLIENT_CERT = "SSL Client Cert is Empty/Null"
-_MSG_PRIVATE_KEY = "Private Key is Empty/Null"
 _MSG_PROXY_SCHEME = (
     "proxy_address must include a scheme (http:// or https://). Please add 'http://' or "
     "'https://' as part of the proxy_address value in config dictionary."
@@ -89,10 +78,21 @@ _MSG_PROXY_SCHEME = (
 
 #: Official MLE keys: accepted and stored in ``mle_settings``, otherwise unused.
 MLE_CONFIG_KEYS: tuple[str, ...] = (
-    *MLE_LOGGABLE_KEYS,
-    "responseMlePrivateKeyFilePath",
-    "responseMlePrivateKeyFilePassword",
-    "responseMlePrivateKey",
+    "jwePEMFileDirectory", "enableRequestMLEForOptionalApisGlobally", "useMLEGlobally",
+    "disableRequestMLEForMandatoryApisGlobally", "mapToControlMLEonAPI", "mleForRequestPublicCertPath",
+    "requestMleKeyAlias", "mleKeyAlias", "enableResponseMleGlobally", "responseMleKID",
+    "responseMlePrivateKeyFilePath", "responseMlePrivateKeyFilePassword", "responseMlePrivateKey",
+)
+
+#: Merchant-config keys never written to a log (the official 0.0.80 list, plus
+#: ``proxy_username``). ``default_headers`` values are masked separately.
+HIDE_MERCHANT_CONFIG_PROPS: frozenset[str] = frozenset(
+    {
+        "merchantid", "merchant_secretkey", "merchant_keyid", "key_alias", "key_password",
+        "responseMlePrivateKeyFilePath", "responseMlePrivateKeyFilePassword", "responseMlePrivateKey",
+        "proxy_password", "client_secret", "ssl_key_password", "access_token", "refresh_token", "private_key",
+        "proxy_username",
+    }
 )
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
@@ -154,29 +154,24 @@ def _to_bool(key: str, value: Any, default: bool, unknown_text: Optional[bool] =
     raise MerchantConfigError(f"{key} must be a boolean, got a value of type {type(value).__name__}", key)
 
 
-def _to_number(key: str, value: Any) -> float:
+def _finite(value: Any) -> Optional[float]:
+    """``float(value)`` if that is finite (numeric strings included), else None; never a bool."""
     if isinstance(value, bool):
-        raise ValueError(key)
+        return None
     try:
         number = float(value)
-    except OverflowError:  # an int beyond float range
-        raise ValueError(key) from None
-    if not math.isfinite(number):
-        raise ValueError(key)
-    return number
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float range
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _pool_number(key: str, value: Any, default: float) -> float:
     """Official behaviour: a non-number resets to the default, with an error log."""
     if value is None:
         return default
-    try:
-        number = _to_number(key, value)
-    except (TypeError, ValueError):
-        _LOG.error("%s must be a number; using the default %s", key, default)
-        return default
-    if number < 0:
-        _LOG.error("%s must not be negative; using the default %s", key, default)
+    number = _finite(value)
+    if number is None or number < 0:
+        _LOG.error("%s must be a number, not negative; using the default %s", key, default)
         return default
     return number
 
@@ -184,24 +179,19 @@ def _pool_number(key: str, value: Any, default: float) -> float:
 def _timeout_seconds(key: str, value: Any, scale: float) -> Optional[float]:
     if value is None or value == "":
         return None
-    try:
-        number = _to_number(key, value) * scale
-    except (TypeError, ValueError):
-        raise MerchantConfigError(f"{key} must be a positive number", key) from None
-    if number <= 0:
+    number = _finite(value)
+    if number is None or number <= 0:
         raise MerchantConfigError(f"{key} must be a positive number", key)
-    return number
+    return number * scale
 
 
 def _port(value: Any) -> Optional[int]:
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise MerchantConfigError("proxy_port must be a port number (1-65535)", "proxy_port")
     try:
-        port = int(str(value).strip()) if not isinstance(value, int) else value
+        port = int(str(value).strip())  # refuses True and 80.0 too
     except ValueError:
-        raise MerchantConfigError("proxy_port must be a port number (1-65535)", "proxy_port") from None
+        port = 0
     if not 0 < port < 65536:
         raise MerchantConfigError("proxy_port must be a port number (1-65535)", "proxy_port")
     return port
@@ -214,6 +204,115 @@ def _has_scheme(value: str) -> bool:
 
 def _strip_scheme(value: str) -> str:
     return value.split("://", 1)[1] if _has_scheme(value) else value
+
+
+def _readable_file(path: Any) -> bool:
+    return isinstance(path, str) and os.path.isfile(path) and os.access(path, os.R_OK)
+
+
+# C0 controls, DEL and C1 controls: a CR/LF in a value would end up in a header (or be
+# refused deep inside http.client with the value quoted in the message).
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _refuse_control_characters(config: Any) -> None:
+    """A :class:`MerchantConfigError` naming the key (never the value) of the first string
+    value holding a control character. The MLE settings are stored, never used: not checked."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, str) and _CONTROL_CHARACTER.search(value):
+            key = _STRING_KEYS.get(f.name, f.name)
+            raise MerchantConfigError(f"{key} contains a control character (CR, LF, NUL, ...): remove it", key)
+    for name, value in config.default_headers.items():
+        if _CONTROL_CHARACTER.search(name + value):
+            shown = f" {name!r}" if not _CONTROL_CHARACTER.search(name) else ""
+            raise MerchantConfigError(
+                f"default_headers: header{shown} contains a control character (CR, LF, NUL, ...): remove it",
+                "default_headers",
+            )
+
+
+#: Dataclass field -> official dict key, for the plain string settings.
+_STRING_KEYS: Dict[str, str] = {
+    "merchant_id": "merchantid",
+    "merchant_key_id": "merchant_keyid",
+    "merchant_secret_key": "merchant_secretkey",
+    "intermediate_host": "IntermediateHost",
+    "default_developer_id": "defaultDeveloperId",
+    **{
+        name: name
+        for name in (
+            "authentication_type", "run_environment", "jwt_key_type", "portfolio_id", "solution_id",
+            "proxy_address", "proxy_username", "proxy_password", "ssl_ca_file", "client_cert_dir",
+            "ssl_client_cert", "private_key", "ssl_key_password", "keys_directory", "key_file_name",
+            "key_alias", "key_password", "client_id", "client_secret", "access_token", "refresh_token",
+        )
+    },
+}
+
+#: Flags (same name as field and dict key) and their defaults.
+_FLAGS: tuple[tuple[str, bool], ...] = (
+    ("use_metakey", False),
+    ("use_proxy", False),
+    ("ssl_verify", True),
+    ("enable_client_cert", False),
+)
+
+#: Connection-pool settings: field, dict key, default.
+_POOL_KEYS: tuple[tuple[str, str, float], ...] = (
+    ("max_num_idle_connections", "maxNumIdleConnections", 100),
+    ("max_pool_size", "maxPoolSize", 10),
+    ("max_keep_alive_delay", "maxKeepAliveDelay", 300.0),
+    ("max_keep_alive_idle_window", "maxKeepAliveIdleWindow", 60.0),
+)
+
+
+#: Keys read from the official dict whose values are harmless to log.
+_LOGGABLE_KEYS: frozenset[str] = (
+    frozenset(
+        (*_STRING_KEYS.values(), *(name for name, _ in _FLAGS), *(key for _, key, _ in _POOL_KEYS), *MLE_CONFIG_KEYS)
+    )
+    | {"proxy_port", "timeout", "connect_timeout", "read_timeout", "isSDK"}
+) - HIDE_MERCHANT_CONFIG_PROPS
+
+
+def _always(config: Any) -> bool:
+    return True
+
+
+def _signs_with_shared_secret(config: Any) -> bool:
+    auth: str = config.authentication_type
+    return auth == "http_signature" or (auth == "jwt" and config.jwt_key_type == "SHARED_SECRET")
+
+
+def _auth_is(*types: str) -> Callable[[Any], bool]:
+    return lambda config: config.authentication_type in types
+
+
+def _is_set(flag: str) -> Callable[[Any], bool]:
+    return lambda config: bool(getattr(config, flag))
+
+
+#: The official mandatory-key checks in the official order, with the official texts
+#: (leading spaces included): (applies to this config?, field that must be set, message,
+#: dict key named by the error's ``key``).
+_MANDATORY: tuple[tuple[Callable[[Any], bool], str, str, str], ...] = (
+    (_always, "authentication_type", "AuthenticationType is Mandatory", "authentication_type"),
+    (_always, "run_environment", "RunEnvironment Is Mandatory.", "run_environment"),
+    (_is_set("use_metakey"), "portfolio_id", " Portfolio ID is Mandatory", "portfolio_id"),
+    (_is_set("enable_client_cert"), "client_cert_dir", "Client Cert Directory is Empty/Null", "client_cert_dir"),
+    (_is_set("enable_client_cert"), "ssl_client_cert", "SSL Client Cert is Empty/Null", "ssl_client_cert"),
+    (_is_set("enable_client_cert"), "private_key", "Private Key is Empty/Null", "private_key"),
+    (_auth_is("http_signature", "jwt"), "merchant_id", "MerchantID is mandatory", "merchantid"),
+    (_signs_with_shared_secret, "merchant_key_id", "MerchantKeyId is Mandatory", "merchant_keyid"),
+    (_signs_with_shared_secret, "merchant_secret_key", " MerchantSecretKey is Mandatory", "merchant_secretkey"),
+    (_auth_is("oauth"), "access_token", "AccessToken is Empty/Null", "access_token"),
+    # The official SDK reports a missing ssl_client_cert under OAuth with this misleading
+    # text; kept for compatibility, and the error's key names the real key.
+    (_auth_is("oauth"), "ssl_client_cert", "RefreshToken is Empty/Null", "ssl_client_cert"),
+    (_auth_is("mutual_auth"), "client_id", "Client Id is Empty/Null", "client_id"),
+    (_auth_is("mutual_auth"), "client_secret", "Client Secret is Empty/Null", "client_secret"),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,7 +346,7 @@ class MerchantConfig:
     proxy_password: Optional[str] = field(default=None, metadata=_SECRET)
     ssl_verify: bool = True
     #: Extension (not an official key): a PEM file of CA certificates to trust instead of
-    #: the system store, e.g. the emulator's ``ca_cert_path`` in TLS mode.
+    #: the system store, e.g. the emulator's CA in TLS mode.
     ssl_ca_file: Optional[str] = None
     max_num_idle_connections: int = 100
     max_pool_size: int = 10
@@ -281,28 +380,20 @@ class MerchantConfig:
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
 
+        raw_key_type = self.jwt_key_type
         put("authentication_type", (self.authentication_type or "").strip().lower())
         put("merchant_id", "" if self.merchant_id is None else str(self.merchant_id))
         put("run_environment", (self.run_environment or "").strip())
-        raw_key_type = self.jwt_key_type
         put("jwt_key_type", str(raw_key_type or "P12").strip().upper())
         put("default_headers", {str(k): str(v) for k, v in dict(self.default_headers or {}).items()})
         put("mle_settings", dict(self.mle_settings or {}))
-        if self.proxy_port is not None:
-            put("proxy_port", _port(self.proxy_port))
-        for name, default in (
-            ("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-            ("read_timeout", DEFAULT_READ_TIMEOUT),
-        ):
+        put("proxy_port", _port(self.proxy_port))
+        for name, default in (("connect_timeout", DEFAULT_CONNECT_TIMEOUT), ("read_timeout", DEFAULT_READ_TIMEOUT)):
             put(name, _timeout_seconds(name, getattr(self, name), 1.0) or default)
-        for name, default in (
-            ("use_metakey", False),
-            ("use_proxy", False),
-            ("ssl_verify", True),
-            ("enable_client_cert", False),
-        ):
+        for name, default in _FLAGS:
             put(name, _to_bool(name, getattr(self, name), default))
         put("is_sdk", _to_bool("is_sdk", self.is_sdk, False, unknown_text=False))
+        _refuse_control_characters(self)
         self._validate(raw_key_type)
         if self.authentication_type == "jwt" and self.jwt_key_type == "P12":
             # Official defaults: alias forced to the merchant id (portfolio id with a meta
@@ -312,57 +403,24 @@ class MerchantConfig:
             put("key_password", self.key_password or self.merchant_id)
             put("key_file_name", self.key_file_name or self.merchant_id)
             put("keys_directory", self.keys_directory or os.path.join(os.getcwd(), "resources"))
-            path = self.p12_path
-            if not (path and os.path.isfile(path) and os.access(path, os.R_OK)):
+            if not _readable_file(self.p12_path):
                 raise MerchantConfigError(_MSG_KEY_FILE, "keys_directory")
 
     def _validate(self, raw_key_type: Any) -> None:
-        env = self.run_environment
-        if env.upper() in _OLD_RUN_ENVIRONMENTS:
+        if self.run_environment.upper() in _OLD_RUN_ENVIRONMENTS:
             raise DeprecatedRunEnvironmentError(DEPRECATED_RUN_ENVIRONMENT)
-        ca_file = self.ssl_ca_file
-        if ca_file is not None and not (
-            isinstance(ca_file, str) and os.path.isfile(ca_file) and os.access(ca_file, os.R_OK)
-        ):
+        if self.ssl_ca_file is not None and not _readable_file(self.ssl_ca_file):
             raise MerchantConfigError("ssl_ca_file must name a readable PEM file of CA certificates", "ssl_ca_file")
-        if self.use_proxy:
-            if not self.proxy_address:
-                raise MerchantConfigError("proxy_address is required when use_proxy is set", "proxy_address")
-            if not _has_scheme(self.proxy_address):
-                raise MerchantConfigError(_MSG_PROXY_SCHEME, "proxy_address")
-        if not self.authentication_type:
-            raise MerchantConfigError(_MSG_AUTH_TYPE, "authentication_type")
-        if not env:
-            raise MerchantConfigError(_MSG_RUN_ENV, "run_environment")
-        if self.use_metakey and not self.portfolio_id:
-            raise MerchantConfigError(_MSG_PORTFOLIO, "portfolio_id")
-        if self.enable_client_cert:
-            if not self.client_cert_dir:
-                raise MerchantConfigError(_MSG_CLIENT_CERT_DIR, "client_cert_dir")
-            if not self.ssl_client_cert:
-                raise MerchantConfigError(_MSG_SSL_CLIENT_CERT, "ssl_client_cert")
-            if not self.private_key:
-                raise MerchantConfigError(_MSG_PRIVATE_KEY, "private_key")
-        auth = self.authentication_type
-        if auth in ("http_signature", "jwt") and not self.merchant_id:
-            raise MerchantConfigError(_MSG_MERCHANT_ID, "merchantid")
-        if auth == "jwt" and self.jwt_key_type not in JWT_KEY_TYPES:
+        if self.use_proxy and not self.proxy_address:
+            raise MerchantConfigError("proxy_address is required when use_proxy is set", "proxy_address")
+        if self.use_proxy and not _has_scheme(self.proxy_address or ""):
+            raise MerchantConfigError(_MSG_PROXY_SCHEME, "proxy_address")
+        # The official checks, in the official order: the first missing key is reported.
+        for applies, name, message, key in _MANDATORY:
+            if applies(self) and not getattr(self, name):
+                raise MerchantConfigError(message, key)
+        if self.authentication_type == "jwt" and self.jwt_key_type not in JWT_KEY_TYPES:
             raise MerchantConfigError(_MSG_JWT_KEY_TYPE.format(raw_key_type), "jwt_key_type")
-        if auth == "http_signature" or (auth == "jwt" and self.jwt_key_type == "SHARED_SECRET"):
-            if not self.merchant_key_id:
-                raise MerchantConfigError(_MSG_KEY_ID, "merchant_keyid")
-            if not self.merchant_secret_key:
-                raise MerchantConfigError(_MSG_SECRET, "merchant_secretkey")
-        elif auth == "oauth":
-            if not self.access_token:
-                raise MerchantConfigError(_MSG_ACCESS_TOKEN, "access_token")
-            if not self.ssl_client_cert:
-                raise MerchantConfigError(_MSG_OAUTH_CLIENT_CERT, "ssl_client_cert")
-        elif auth == "mutual_auth":
-            if not self.client_id:
-                raise MerchantConfigError(_MSG_CLIENT_ID, "client_id")
-            if not self.client_secret:
-                raise MerchantConfigError(_MSG_CLIENT_SECRET, "client_secret")
         # An unknown authentication_type passes here, as in the official SDK; choosing a
         # signer for it fails (flex_ext.auth.signer_for).
 
@@ -381,63 +439,30 @@ class MerchantConfig:
         if not isinstance(d, Mapping):
             raise TypeError("the merchant configuration must be a dict (mapping)")
         get = d.get
-
         timeout = _timeout_seconds("timeout", get("timeout"), 0.001)
-        connect = _timeout_seconds("connect_timeout", get("connect_timeout"), 1.0)
-        read = _timeout_seconds("read_timeout", get("read_timeout"), 1.0)
-
         headers = get("default_headers")
         if headers is not None and not isinstance(headers, Mapping):
             raise MerchantConfigError(
                 "default_headers must be a dict of header names to values", "default_headers"
             )
-
         log_config_raw = get("log_config")
         log_config = LogConfiguration.from_object(log_config_raw) if log_config_raw is not None else None
-
+        pool = {name: _pool_number(key, get(key), default) for name, key, default in _POOL_KEYS}
+        settings: Dict[str, Any] = {name: _opt_str(get(key)) for name, key in _STRING_KEYS.items()}
+        settings.update((name, get(name)) for name, _default in _FLAGS)
         config = cls(
-            authentication_type=_opt_str(get("authentication_type")) or "",
-            merchant_id=_opt_str(get("merchantid")) or "",
-            run_environment=_opt_str(get("run_environment")) or "",
-            merchant_key_id=_opt_str(get("merchant_keyid")),
-            merchant_secret_key=_opt_str(get("merchant_secretkey")),
-            jwt_key_type=_opt_str(get("jwt_key_type")) or "P12",
-            use_metakey=_to_bool("use_metakey", get("use_metakey"), False),
-            portfolio_id=_opt_str(get("portfolio_id")),
-            intermediate_host=_opt_str(get("IntermediateHost")),
-            default_headers={str(k): str(v) for k, v in (headers or {}).items()},
-            default_developer_id=_opt_str(get("defaultDeveloperId")),
-            solution_id=_opt_str(get("solution_id")),
-            use_proxy=_to_bool("use_proxy", get("use_proxy"), False),
-            proxy_address=_opt_str(get("proxy_address")),
+            **settings,
+            default_headers=dict(headers or {}),
             proxy_port=_port(get("proxy_port")),
-            proxy_username=_opt_str(get("proxy_username")),
-            proxy_password=_opt_str(get("proxy_password")),
-            ssl_verify=_to_bool("ssl_verify", get("ssl_verify"), True),
-            ssl_ca_file=_opt_str(get("ssl_ca_file")),
-            max_num_idle_connections=int(
-                _pool_number("maxNumIdleConnections", get("maxNumIdleConnections"), 100)
-            ),
-            max_pool_size=max(1, int(_pool_number("maxPoolSize", get("maxPoolSize"), 10))),
-            max_keep_alive_delay=_pool_number("maxKeepAliveDelay", get("maxKeepAliveDelay"), 300.0),
-            max_keep_alive_idle_window=_pool_number(
-                "maxKeepAliveIdleWindow", get("maxKeepAliveIdleWindow"), 60.0
-            ),
-            connect_timeout=connect or timeout or DEFAULT_CONNECT_TIMEOUT,
-            read_timeout=read or timeout or DEFAULT_READ_TIMEOUT,
-            enable_client_cert=_to_bool("enable_client_cert", get("enable_client_cert"), False),
-            client_cert_dir=_opt_str(get("client_cert_dir")),
-            ssl_client_cert=_opt_str(get("ssl_client_cert")),
-            private_key=_opt_str(get("private_key")),
-            ssl_key_password=_opt_str(get("ssl_key_password")),
-            keys_directory=_opt_str(get("keys_directory")),
-            key_file_name=_opt_str(get("key_file_name")),
-            key_alias=_opt_str(get("key_alias")),
-            key_password=_opt_str(get("key_password")),
-            client_id=_opt_str(get("client_id")),
-            client_secret=_opt_str(get("client_secret")),
-            access_token=_opt_str(get("access_token")),
-            refresh_token=_opt_str(get("refresh_token")),
+            max_num_idle_connections=int(pool["max_num_idle_connections"]),
+            max_pool_size=max(1, int(pool["max_pool_size"])),
+            max_keep_alive_delay=pool["max_keep_alive_delay"],
+            max_keep_alive_idle_window=pool["max_keep_alive_idle_window"],
+            # connect_timeout / read_timeout (seconds) take precedence over timeout (ms).
+            connect_timeout=_timeout_seconds("connect_timeout", get("connect_timeout"), 1.0)
+            or timeout
+            or DEFAULT_CONNECT_TIMEOUT,
+            read_timeout=_timeout_seconds("read_timeout", get("read_timeout"), 1.0) or timeout or DEFAULT_READ_TIMEOUT,
             log_config=log_config,
             # Official rule: a bool, or the string "true"; any other string is False.
             is_sdk=_to_bool("isSDK", get("isSDK"), False, unknown_text=False),
@@ -535,3 +560,24 @@ def coerce_merchant_config(obj: Union[MerchantConfig, Mapping[str, Any]]) -> Mer
     if isinstance(obj, Mapping):
         return MerchantConfig.from_dict(obj)
     raise TypeError("the merchant configuration must be a MerchantConfig or a dict")
+
+
+def sanitize_merchant_config(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """The merchant-config dict as it may be logged.
+
+    Keys of :data:`HIDE_MERCHANT_CONFIG_PROPS` are removed; ``default_headers`` keep their
+    names but not their values (they often carry API keys); ``log_config`` is shown as its
+    repr; keys this library does not read are shown by name only (the official SDK logs
+    custom keys in clear).
+    """
+    result: Dict[str, Any] = {}
+    for key, value in config.items():
+        if not isinstance(key, str) or key in HIDE_MERCHANT_CONFIG_PROPS:
+            continue
+        if key == "default_headers":
+            result[key] = {str(k): "***" for k in value} if isinstance(value, Mapping) else "***"
+        elif key == "log_config":
+            result[key] = repr(value) if isinstance(value, LogConfiguration) else type(value).__name__
+        else:
+            result[key] = value if key in _LOGGABLE_KEYS else "***"
+    return result

@@ -130,25 +130,20 @@ class HostedFieldsHTTPError(HostedFieldsError, HTTPError):
     def __init__(
         self,
         message: str,
-        status: int = 0,
-        reason: Optional[str] = None,
-        body: Optional[str] = None,
-        headers: Optional[Mapping[str, Any]] = None,
+        *,
         problem: Optional[Mapping[str, Any]] = None,
         idempotency_key: Optional[str] = None,
         attempts: int = 1,
+        **http: Any,  # status, reason, body, headers of HTTPError
     ) -> None:
-        super().__init__(message, status=status, reason=reason, body=body, headers=headers)
+        super().__init__(message, **http)
         self.problem = problem
         self.idempotency_key = idempotency_key
         self.attempts = attempts
 
     @property
     def parameters(self) -> tuple[str, ...]:
-        errors = (self.problem or {}).get("errors")
-        if not isinstance(errors, list):
-            return ()
-        return tuple(str(item["parameter"]) for item in errors if isinstance(item, dict) and item.get("parameter"))
+        return _parameter_names(self.problem)
 
 
 class HostedFieldsAuthenticationError(HostedFieldsHTTPError, AuthenticationError):
@@ -163,24 +158,19 @@ class IdempotencyConflictError(HostedFieldsHTTPError):
 # Validation
 
 
-def _length_error(field_name: str, argument: str, bounds: tuple[int, int], length: int) -> HostedFieldsValidationError:
-    return HostedFieldsValidationError(
-        field_name, argument, f"must be {bounds[0]} to {bounds[1]} characters long, got {length}"
-    )
-
-
-def _require_str(value: object, field_name: str, argument: str) -> str:
+def _require_str(value: object, field_name: str, argument: str, bounds: Optional[tuple[int, int]] = None) -> str:
     if not isinstance(value, str):
         raise HostedFieldsValidationError(field_name, argument, f"must be a string, got {type(value).__name__}")
+    if bounds and not bounds[0] <= len(value) <= bounds[1]:
+        raise HostedFieldsValidationError(
+            field_name, argument, f"must be {bounds[0]} to {bounds[1]} characters long, got {len(value)}"
+        )
     return value
 
 
 def validate_terminal_id(value: object) -> str:
     """The processing terminal id, 4 to 50 characters."""
-    text = _require_str(value, "processingTerminalId", "terminal_id")
-    if not _TERMINAL_ID_LENGTH[0] <= len(text) <= _TERMINAL_ID_LENGTH[1]:
-        raise _length_error("processingTerminalId", "terminal_id", _TERMINAL_ID_LENGTH, len(text))
-    return text
+    return _require_str(value, "processingTerminalId", "terminal_id", _TERMINAL_ID_LENGTH)
 
 
 def validate_idempotency_key(value: object) -> str:
@@ -221,10 +211,7 @@ def validate_secure_token_id(value: object) -> Optional[str]:
     """``None`` (not sent) or 1 to 200 characters."""
     if value is None:
         return None
-    text = _require_str(value, "secureTokenId", "secure_token_id")
-    if not _SECURE_TOKEN_ID_LENGTH[0] <= len(text) <= _SECURE_TOKEN_ID_LENGTH[1]:
-        raise _length_error("secureTokenId", "secure_token_id", _SECURE_TOKEN_ID_LENGTH, len(text))
-    return text
+    return _require_str(value, "secureTokenId", "secure_token_id", _SECURE_TOKEN_ID_LENGTH)
 
 
 def new_idempotency_key() -> str:
@@ -263,6 +250,8 @@ def parse_expires_at(value: Union[str, datetime]) -> datetime:
 def _base_url(value: str, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{name} must be a non-empty URL")
+    if re.search(r"[\x00-\x20\x7f-\x9f]", value):  # urlsplit would drop CR/LF/tab silently
+        raise ConfigurationError(f"{name} contains a space or a control character (CR, LF, NUL, ...): remove it")
     try:
         parts = urlsplit(value)
         hostname = parts.hostname
@@ -278,15 +267,37 @@ def _base_url(value: str, name: str) -> str:
     return value.rstrip("/")
 
 
-def _finite_number(value: Any) -> Optional[float]:
-    """``value`` as a finite float; None for a bool, a non-number, NaN or infinity."""
+def _is_number(value: Any) -> bool:
+    """An int or float (not a bool) that is finite."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
+        return False
     try:
-        number = float(value)
+        return math.isfinite(value)
     except OverflowError:  # an int beyond float range
-        return None
-    return number if math.isfinite(number) else None
+        return False
+
+
+def _positive_or_none(value: Any) -> bool:
+    return value is None or (_is_number(value) and value > 0)
+
+
+def _non_negative(value: Any) -> bool:
+    return _is_number(value) and value >= 0
+
+
+def _attempts(value: Any) -> bool:
+    return isinstance(value, int) and _is_number(value) and 1 <= value <= 10
+
+
+_TIMEOUTS = ("connect_timeout", "read_timeout")
+#: PayrocConfig's numeric settings: (field, valid?, the rule its error states).
+_PAYROC_NUMBERS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("connect_timeout", _positive_or_none, "a positive number of seconds"),
+    ("read_timeout", _positive_or_none, "a positive number of seconds"),
+    ("max_attempts", _attempts, "an integer from 1 to 10"),
+    ("backoff_initial", _non_negative, "a non-negative number of seconds"),
+    ("backoff_max", _non_negative, "a non-negative number of seconds"),
+)
 
 
 def _is_loopback(host: str) -> bool:
@@ -339,7 +350,7 @@ class PayrocConfig:
         if not isinstance(self.api_key, str) or not self.api_key.strip():
             raise ConfigurationError("api_key must be a non-empty string")
         if any(ord(char) < 0x21 or ord(char) > 0x7E for char in self.api_key):
-            raise ConfigurationError("api_key must be printable ASCII without spaces")
+            raise ConfigurationError("api_key must be printable ASCII without spaces (no control characters)")
         if not isinstance(self.environment, str) or self.environment not in ENVIRONMENTS:
             raise ConfigurationError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
         default_identity, default_api = ENVIRONMENTS[self.environment]
@@ -347,25 +358,11 @@ class PayrocConfig:
         object.__setattr__(self, "api_url", _base_url(self.api_url or default_api, "api_url"))
         if not isinstance(self.transport, TransportSettings):
             raise ConfigurationError("transport must be a flex_ext.transport.TransportSettings")
-        transport = self.transport
-        for name in ("connect_timeout", "read_timeout"):
-            value = getattr(self, name)
-            if value is not None:
-                seconds = _finite_number(value)
-                if seconds is None or seconds <= 0:
-                    raise ConfigurationError(f"{name} must be a positive number of seconds")
-                transport = replace(transport, **{name: seconds})  # type: ignore[arg-type]
-        object.__setattr__(self, "transport", transport)
-        if (
-            isinstance(self.max_attempts, bool)
-            or not isinstance(self.max_attempts, int)
-            or not (1 <= self.max_attempts <= 10)
-        ):
-            raise ConfigurationError("max_attempts must be an integer from 1 to 10")
-        for name in ("backoff_initial", "backoff_max"):
-            seconds = _finite_number(getattr(self, name))
-            if seconds is None or seconds < 0:
-                raise ConfigurationError(f"{name} must be a non-negative number of seconds")
+        for name, valid, rule in _PAYROC_NUMBERS:
+            if not valid(getattr(self, name)):
+                raise ConfigurationError(f"{name} must be {rule}")
+        timeouts = {name: float(getattr(self, name)) for name in _TIMEOUTS if getattr(self, name) is not None}
+        object.__setattr__(self, "transport", replace(self.transport, **timeouts))  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return (
@@ -395,28 +392,21 @@ class PayrocConfig:
 
     def client_settings(self) -> ClientSettings:
         """The seam hook: settings for the generated ``payroc_hosted_fields`` classes."""
-        return self.settings_with(self.token_provider)
-
-    def settings_with(self, tokens: Optional[BearerTokenProvider]) -> ClientSettings:
-        """Settings whose signer takes bearer tokens from ``tokens`` (``None``: Identity only)."""
-        return ClientSettings(
-            merchant_config=self,
-            base_url=self.api_base_url,
-            transport=self.transport,
-            signer=PayrocSigner(self.api_key, tokens),
-            default_headers={},
-        )
+        return _BoundConfig(self, self.token_provider).client_settings()
 
 
 class _BoundConfig:
-    """A config for the generated classes that signs with a given token provider."""
+    """A config for the generated classes that signs with a given token provider
+    (``None``: the Identity call only)."""
 
     def __init__(self, config: PayrocConfig, tokens: Optional[BearerTokenProvider]) -> None:
         self._config = config
         self._tokens = tokens
 
     def client_settings(self) -> ClientSettings:
-        return self._config.settings_with(self._tokens)
+        config = self._config
+        signer = PayrocSigner(config.api_key, self._tokens)
+        return ClientSettings(config, config.api_base_url, config.transport, signer, default_headers={})
 
     def __repr__(self) -> str:
         return f"_BoundConfig({self._config!r})"
@@ -473,12 +463,18 @@ def _describe(status: int, reason: Optional[str], problem: Optional[Mapping[str,
             text += f": {title}"
         if isinstance(detail, str) and detail:
             text += f" ({detail})"
-        errors = problem.get("errors")
-        if isinstance(errors, list):
-            names = [str(item["parameter"]) for item in errors if isinstance(item, dict) and item.get("parameter")]
-            if names:
-                text += f"; invalid: {', '.join(names)}"
+        names = _parameter_names(problem)
+        if names:
+            text += f"; invalid: {', '.join(names)}"
     return text
+
+
+def _parameter_names(problem: Optional[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The ``errors[].parameter`` names of an RFC 7807 body."""
+    errors = (problem or {}).get("errors")
+    if not isinstance(errors, list):
+        return ()
+    return tuple(str(item["parameter"]) for item in errors if isinstance(item, dict) and item.get("parameter"))
 
 
 def _http_error(
@@ -527,15 +523,11 @@ class BearerTokenProvider:
         self._lock = threading.Lock()
         self._token: Optional[str] = None
         self._refresh_at = 0.0
-        self._fetches = 0
+        #: How many tokens this provider has fetched successfully.
+        self.fetch_count = 0
 
     def __repr__(self) -> str:
         return f"BearerTokenProvider(identity_url={self._config.identity_base_url!r}, cached={self._token is not None})"
-
-    @property
-    def fetch_count(self) -> int:
-        """How many tokens this provider has fetched successfully."""
-        return self._fetches
 
     def token(self) -> str:
         """A valid access token, fetched now if none is cached or it is about to expire.
@@ -550,7 +542,7 @@ class BearerTokenProvider:
             self._token = None
             token, refresh_at = self._fetch()
             self._token, self._refresh_at = token, refresh_at
-            self._fetches += 1
+            self.fetch_count += 1
             return token
 
     def invalidate(self) -> None:
@@ -565,18 +557,13 @@ class BearerTokenProvider:
         _logger.debug("requesting a bearer token from %s", self._config.identity_base_url)
         try:
             data, _status, _body = identity.authorize(_host=self._config.identity_base_url)
+            access_token, expires_in, token_type = data.access_token, data.expires_in, data.token_type
         except generated.rest.ApiTransportError:
             raise
         except generated.rest.ApiException as exc:
             raise _http_error(HostedFieldsAuthenticationError, "POST /authorize", exc) from None
-        except (TypeError, ValueError):
-            # The generated model refuses a body without its required fields.
-            raise HostedFieldsAuthenticationError(
-                "POST /authorize: the Identity service answered without a usable token", status=200
-            ) from None
-        access_token = getattr(data, "access_token", None)
-        expires_in = getattr(data, "expires_in", None)
-        token_type = getattr(data, "token_type", None)
+        except (TypeError, ValueError):  # the generated model refuses a body without its required fields
+            access_token = expires_in = token_type = None
         if (
             not isinstance(access_token, str)
             or not _B64TOKEN.fullmatch(access_token)
@@ -644,7 +631,8 @@ class HostedFieldsClient:
         if not isinstance(config, PayrocConfig):
             raise ConfigurationError("HostedFieldsClient needs a flex_ext.hosted_fields.PayrocConfig")
         self._config = config
-        self._tokens = token_provider if token_provider is not None else config.token_provider
+        #: The bearer-token provider the client signs with.
+        self.token_provider = token_provider if token_provider is not None else config.token_provider
         self._sleep = sleep
         self._api: Any = None
         self._api_lock = threading.Lock()
@@ -652,18 +640,11 @@ class HostedFieldsClient:
     def __repr__(self) -> str:
         return f"HostedFieldsClient({self._config!r})"
 
-    @property
-    def token_provider(self) -> BearerTokenProvider:
-        return self._tokens
-
     def _sessions_api(self) -> Any:
         with self._api_lock:
             if self._api is None:
-                self._api = _generated().HostedFieldsApi(_BoundConfig(self._config, self._tokens))
+                self._api = _generated().HostedFieldsApi(_BoundConfig(self._config, self.token_provider))
             return self._api
-
-    def _backoff(self, retry: int) -> float:
-        return float(min(self._config.backoff_max, self._config.backoff_initial * (2 ** (retry - 1))))
 
     def create_hosted_fields_session(
         self,
@@ -702,29 +683,25 @@ class HostedFieldsClient:
         for attempt in range(1, attempts + 1):
             try:
                 data, _status, headers = api.create_hosted_fields_session_with_http_info(terminal, key, request)
+                return _session(data, headers, key)
             except (generated.rest.ApiException, HostedFieldsHTTPError) as exc:
                 if attempt < attempts and _is_retryable(exc, generated):
-                    delay = self._backoff(attempt)
+                    delay = float(min(self._config.backoff_max, self._config.backoff_initial * 2 ** (attempt - 1)))
+                    failure = f"HTTP {exc.status}" if exc.status else type(exc).__name__
                     _logger.debug(
                         "hosted-fields session attempt %d/%d failed (%s); retrying in %.2f s with the same key",
-                        attempt,
-                        attempts,
-                        _failure(exc),
-                        delay,
+                        attempt, attempts, failure, delay,
                     )
                     self._sleep(delay)
                     continue
                 if isinstance(exc, generated.rest.ApiTransportError):
                     raise  # already typed (TransportError / RequestTimeoutError); keep its cause
                 raise self._final_error(exc, what, key, attempt) from None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError):  # the generated model or _session refused the body
                 raise HostedFieldsHTTPError(
-                    f"{what}: the response lacks processingTerminalId, token or expiresAt",
-                    status=201,
-                    idempotency_key=key,
-                    attempts=attempt,
+                    f"{what}: the response lacks a usable processingTerminalId, token or expiresAt",
+                    status=201, idempotency_key=key, attempts=attempt,
                 ) from None
-            return self._session(data, headers, key, what, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _final_error(self, exc: BaseException, what: str, key: str, attempt: int) -> HostedFieldsHTTPError:
@@ -734,7 +711,7 @@ class HostedFieldsClient:
             return exc
         status = getattr(exc, "status", 0) or 0
         if status == 401:
-            self._tokens.invalidate()
+            self.token_provider.invalidate()
             return _http_error(HostedFieldsAuthenticationError, what, exc, key, attempt)
         if status == 409:
             return _http_error(IdempotencyConflictError, what, exc, key, attempt)
@@ -744,50 +721,20 @@ class HostedFieldsClient:
             )
         return _http_error(HostedFieldsHTTPError, what, exc, key, attempt)
 
-    @staticmethod
-    def _session(data: Any, headers: Any, key: str, what: str, attempt: int) -> HostedFieldsSession:
-        terminal = getattr(data, "processing_terminal_id", None)
-        token = getattr(data, "token", None)
-        expires = getattr(data, "expires_at", None)
-        try:
-            if not isinstance(terminal, str) or not isinstance(token, str) or not token:
-                raise ValueError("missing fields")
-            expires_at = parse_expires_at(expires)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise HostedFieldsHTTPError(
-                f"{what}: the response lacks a usable processingTerminalId, token or expiresAt",
-                status=201,
-                idempotency_key=key,
-                attempts=attempt,
-            ) from None
-        location = headers.get("location") if headers is not None else None
-        return HostedFieldsSession(
-            processing_terminal_id=terminal,
-            token=token,
-            expires_at=expires_at,
-            idempotency_key=key,
-            location=location,
-        )
+
+def _session(data: Any, headers: Any, key: str) -> HostedFieldsSession:
+    """The typed result; a ValueError when a field is missing or unusable."""
+    terminal, token = data.processing_terminal_id, data.token
+    if not isinstance(terminal, str) or not isinstance(token, str) or not token:
+        raise ValueError("missing fields")
+    location = headers.get("location") if headers is not None else None
+    return HostedFieldsSession(terminal, token, parse_expires_at(data.expires_at), key, location)
 
 
-def _failure(exc: BaseException) -> str:
-    status = getattr(exc, "status", 0)
-    return f"HTTP {status}" if status else type(exc).__name__
-
-
-def create_hosted_fields_session(
-    config: PayrocConfig,
-    terminal_id: str,
-    scenario: str,
-    lib_version: str,
-    secure_token_id: Optional[str] = None,
-    *,
-    idempotency_key: Optional[Union[str, uuid.UUID]] = None,
-) -> HostedFieldsSession:
-    """One-call form of :meth:`HostedFieldsClient.create_hosted_fields_session`.
+def create_hosted_fields_session(config: PayrocConfig, *args: Any, **kwargs: Any) -> HostedFieldsSession:
+    """One-call form of :meth:`HostedFieldsClient.create_hosted_fields_session`, with the
+    same arguments after ``config``.
 
     Uses ``config.token_provider``, so repeated calls with the same config reuse the token.
     """
-    return HostedFieldsClient(config).create_hosted_fields_session(
-        terminal_id, scenario, lib_version, secure_token_id, idempotency_key=idempotency_key
-    )
+    return HostedFieldsClient(config).create_hosted_fields_session(*args, **kwargs)

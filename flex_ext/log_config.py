@@ -37,13 +37,11 @@ __all__ = [
     "DEFAULT_LOG_FORMAT",
     "DEFAULT_LOG_LEVEL",
     "DEFAULT_LOG_MAXIMUM_SIZE",
-    "HIDE_MERCHANT_CONFIG_PROPS",
     "LIBRARY_LOGGER_NAMES",
     "LOG_BACKUP_COUNT",
     "LogConfiguration",
     "configure_logging",
     "get_logger",
-    "sanitize_merchant_config",
 ]
 
 LIBRARY_LOGGER_NAMES: tuple[str, ...] = ("CyberSource", "flex_ext", "payroc_hosted_fields")
@@ -55,80 +53,6 @@ DEFAULT_LOG_MAXIMUM_SIZE = 10487560
 DEFAULT_LOG_LEVEL = "WARNING"
 LOG_BACKUP_COUNT = 10
 
-#: Merchant-config keys never written to a log (the official 0.0.80 list, plus
-#: ``proxy_username``). ``default_headers`` values are masked separately.
-HIDE_MERCHANT_CONFIG_PROPS: frozenset[str] = frozenset(
-    {
-        "merchantid",
-        "merchant_secretkey",
-        "merchant_keyid",
-        "key_alias",
-        "key_password",
-        "responseMlePrivateKeyFilePath",
-        "responseMlePrivateKeyFilePassword",
-        "responseMlePrivateKey",
-        "proxy_password",
-        "client_secret",
-        "ssl_key_password",
-        "access_token",
-        "refresh_token",
-        "private_key",
-        "proxy_username",
-    }
-)
-
-#: The official MLE config keys whose values are harmless to log (config.MLE_CONFIG_KEYS
-#: adds the response private key, its path and its password).
-MLE_LOGGABLE_KEYS: tuple[str, ...] = (
-    "jwePEMFileDirectory",
-    "enableRequestMLEForOptionalApisGlobally",
-    "useMLEGlobally",
-    "disableRequestMLEForMandatoryApisGlobally",
-    "mapToControlMLEonAPI",
-    "mleForRequestPublicCertPath",
-    "requestMleKeyAlias",
-    "mleKeyAlias",
-    "enableResponseMleGlobally",
-    "responseMleKID",
-)
-
-# Keys of the official config dict whose values are harmless to log. Anything else
-# (custom keys included) is logged by name only: the official SDK logs custom keys in clear.
-_LOGGABLE_CONFIG_KEYS: frozenset[str] = frozenset(
-    {
-        "authentication_type",
-        "run_environment",
-        "jwt_key_type",
-        "use_metakey",
-        "portfolio_id",
-        "IntermediateHost",
-        "defaultDeveloperId",
-        "solution_id",
-        "use_proxy",
-        "proxy_address",
-        "proxy_port",
-        "ssl_verify",
-        "maxNumIdleConnections",
-        "maxPoolSize",
-        "maxKeepAliveDelay",
-        "maxKeepAliveIdleWindow",
-        "keys_directory",
-        "key_file_name",
-        "enable_client_cert",
-        "client_cert_dir",
-        "ssl_client_cert",
-        "client_id",
-        "isSDK",
-        "timeout",
-        "connect_timeout",
-        "read_timeout",
-        *MLE_LOGGABLE_KEYS,
-    }
-)
-
-_HIDDEN = "***"
-
-
 def _parse_bool_text(value: Any) -> Optional[bool]:
     if isinstance(value, bool):
         return value
@@ -139,6 +63,12 @@ def _parse_bool_text(value: Any) -> Optional[bool]:
         if lowered == "false":
             return False
     return None
+
+
+_SETTINGS = (
+    "enable_log", "enable_masking", "log_directory", "log_file_name", "log_format", "log_date_format",
+    "log_maximum_size", "log_level",
+)
 
 
 class LogConfiguration:
@@ -229,22 +159,9 @@ class LogConfiguration:
         if isinstance(source, LogConfiguration):
             return source
         result = cls()
-
-        def get(name: str) -> Any:
-            if isinstance(source, Mapping):
-                return source.get(name)
-            return getattr(source, name, None)
-
-        if get("enable_log") is not None:
-            result.set_enable_log(get("enable_log"))
-        if get("enable_masking") is not None:
-            result.set_enable_masking(get("enable_masking"))
-        result.set_log_directory(get("log_directory"))
-        result.set_log_file_name(get("log_file_name"))
-        result.set_log_format(get("log_format"))
-        result.set_log_date_format(get("log_date_format"))
-        result.set_log_maximum_size(get("log_maximum_size"))
-        result.set_log_level(get("log_level"))
+        for name in _SETTINGS:  # each setter turns a missing (None) value into its default
+            value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+            getattr(result, "set_" + name)(value)
         return result
 
 
@@ -392,28 +309,6 @@ def configure_logging(log_config: Optional[LogConfiguration]) -> None:
                 logger.addHandler(_FILE_HANDLER)
             logger.setLevel(level)
         _LEVEL_SET_BY_US = True
-
-
-def sanitize_merchant_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The merchant-config dict as it may be logged.
-
-    Keys of :data:`HIDE_MERCHANT_CONFIG_PROPS` are removed; ``default_headers`` keep their
-    names but not their values (they often carry API keys); ``log_config`` is shown as its
-    repr; keys this library does not know are shown by name only.
-    """
-    result: dict[str, Any] = {}
-    for key, value in config.items():
-        if not isinstance(key, str) or key in HIDE_MERCHANT_CONFIG_PROPS:
-            continue
-        if key == "default_headers":
-            result[key] = {str(k): _HIDDEN for k in value} if isinstance(value, Mapping) else _HIDDEN
-        elif key == "log_config":
-            result[key] = repr(value) if isinstance(value, LogConfiguration) else type(value).__name__
-        elif key in _LOGGABLE_CONFIG_KEYS:
-            result[key] = value
-        else:
-            result[key] = _HIDDEN
-    return result
 
 
 def _install_null_handlers() -> None:

@@ -9,25 +9,31 @@ no timeout and builds a URL from an unchecked ``kid``):
 * the cache is a :class:`KeyStore` (a protocol, so a fleet can plug a shared store), keyed
   by (environment, kid); the default :class:`InMemoryKeyStore` is thread-safe, LRU-bounded
   and expires entries after a TTL;
-* :class:`PublicKeyResolver` re-fetches **exactly once** when a signature fails with a
-  cached key (the key may have been rotated), and never for a fresh key.
+* :class:`PublicKeyResolver` keeps forged input from driving fetches, with a budget shared
+  by every resolver of one key store: a cached kid whose key fails a signature (it may have
+  been rotated) is fetched again at most once per interval, a kid answered 404 is remembered
+  as unknown, a burst of unknown kids stops fetches of uncached kids for an interval (the
+  constants below); one fetch per kid at a time, different kids never wait on each other.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol, Tuple
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import (
+    FlexError,
     HTTPError,
     InvalidKidError,
     JWKValidationError,
@@ -42,6 +48,9 @@ __all__ = [
     "DEFAULT_CACHE_SIZE",
     "DEFAULT_CACHE_TTL_SECONDS",
     "MAX_KID_LENGTH",
+    "REFETCH_INTERVAL_SECONDS",
+    "UNKNOWN_KID_BURST",
+    "UNKNOWN_KID_TTL_SECONDS",
     "InMemoryKeyStore",
     "KeyStore",
     "PublicKeyEntry",
@@ -57,6 +66,15 @@ DEFAULT_CACHE_SIZE = 256
 #: Signing keys are long-lived; an hour bounds how long a revoked key stays trusted.
 DEFAULT_CACHE_TTL_SECONDS = 3600.0
 PUBLIC_KEYS_PATH = "/flex/v2/public-keys/"
+#: A cached kid whose key fails a signature is fetched again at most once per interval.
+REFETCH_INTERVAL_SECONDS = 30.0
+#: How long a kid the server answered 404 for is refused without a request.
+UNKNOWN_KID_TTL_SECONDS = 300.0
+#: How many kids per environment may turn out unknown within one refetch interval before
+#: kids that are not cached are refused without a request (forged kids cost no GET).
+UNKNOWN_KID_BURST = 2
+#: How many kids the budget remembers (re-fetch times, unknown kids), oldest forgotten first.
+_KIDS_REMEMBERED = 1024
 
 _KID_RE = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -79,18 +97,9 @@ def validate_kid(kid: object) -> str:
     Raises :class:`~flex_ext.errors.InvalidKidError` (also a ``ValueError``) with the
     official message prefix ``Invalid kid parameter:``.
     """
-    if not isinstance(kid, str) or not kid:
-        raise InvalidKidError(f"Invalid kid parameter: {_shown(kid)}")
-    if len(kid) > MAX_KID_LENGTH or not _KID_RE.fullmatch(kid) or ".." in kid or kid == ".":
+    if not isinstance(kid, str) or len(kid) > MAX_KID_LENGTH or not _KID_RE.fullmatch(kid) or ".." in kid or kid == ".":
         raise InvalidKidError(f"Invalid kid parameter: {_shown(kid)}")
     return kid
-
-
-@lru_cache(maxsize=1024)
-def _validated_kid(kid: str) -> str:
-    # kids repeat (one per signing key): validate each distinct one once. Unhashable
-    # values and failures are not cached (lru_cache does not store exceptions).
-    return validate_kid(kid)
 
 
 def public_key_url(base_url: str, kid: str) -> str:
@@ -150,33 +159,26 @@ class InMemoryKeyStore:
             raise ValueError("ttl_seconds must be positive")
         self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
-        self._clock = clock
+        self.clock = clock
         self._entries: OrderedDict[KeyId, tuple[float, PublicKeyEntry]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, environment: str, kid: str) -> Optional[PublicKeyEntry]:
         key = (environment, kid)
-        # The hit path takes no lock: dict lookup and move_to_end are single atomic
-        # operations on the OrderedDict; only the compound updates below need the lock.
-        item = self._entries.get(key)
-        if item is None:
-            return None
-        expires, entry = item
-        if self._clock() >= expires:
-            with self._lock:
-                if self._entries.get(key) is item:
-                    del self._entries[key]
-            return None
-        try:  # noqa: SIM105 - try/except costs nothing here; suppress() builds an object per call
+        with self._lock:
+            item = self._entries.get(key)
+            if item is None:
+                return None
+            if self.clock() >= item[0]:
+                del self._entries[key]
+                return None
             self._entries.move_to_end(key)
-        except KeyError:  # evicted meanwhile; the entry read is still valid
-            pass
-        return entry
+            return item[1]
 
     def put(self, environment: str, kid: str, entry: PublicKeyEntry) -> None:
         key = (environment, kid)
         with self._lock:
-            self._entries[key] = (self._clock() + self.ttl_seconds, entry)
+            self._entries[key] = (self.clock() + self.ttl_seconds, entry)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
@@ -184,10 +186,6 @@ class InMemoryKeyStore:
     def discard(self, environment: str, kid: str) -> None:
         with self._lock:
             self._entries.pop((environment, kid), None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
     def __len__(self) -> int:
         with self._lock:
@@ -266,15 +264,93 @@ def fetch_public_key_jwk(
 
 Fetcher = Callable[[str, str], Mapping[str, Any]]
 
-_FETCH_LOCKS: dict[str, threading.Lock] = {}
-_FETCH_LOCKS_GUARD = threading.Lock()
+
+class _FetchBudget:
+    """What the resolvers of one key store may fetch: one flight per (environment, kid),
+    the last re-fetch after a failed signature, and the kids answered 404 (FIFO-bounded)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._guard = threading.Lock()
+        self._flights: dict[KeyId, tuple[threading.Lock, list[int]]] = {}
+        self._refetched: OrderedDict[KeyId, float] = OrderedDict()
+        self._unknown: OrderedDict[KeyId, tuple[float, BaseException]] = OrderedDict()
+
+    @contextmanager
+    def flight(self, key: KeyId) -> Iterator[None]:
+        """Serialise fetches of one kid; other kids go on in parallel. Locks live only
+        while someone holds or waits for them, so forged kids leave nothing behind."""
+        with self._guard:
+            lock, users = self._flights.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if not users[0]:
+                    del self._flights[key]
+
+    def may_refetch(self, key: KeyId) -> bool:
+        now = self.clock()
+        with self._guard:
+            last = self._refetched.get(key)
+            if last is not None and now - last < REFETCH_INTERVAL_SECONDS:
+                return False
+            self._refetched[key] = now
+            self._refetched.move_to_end(key)
+            if len(self._refetched) > _KIDS_REMEMBERED:
+                self._refetched.popitem(last=False)
+            return True
+
+    def refusal(self, key: KeyId) -> Optional[BaseException]:
+        """The error to raise instead of fetching ``key``, or None when a fetch may go out."""
+        now = self.clock()
+        with self._guard:
+            remembered = self._unknown.get(key)
+            if remembered is not None and now < remembered[0]:
+                return copy.copy(remembered[1])
+            recent = 0
+            for (environment, _kid), (expires, _error) in reversed(self._unknown.items()):
+                if expires - UNKNOWN_KID_TTL_SECONDS <= now - REFETCH_INTERVAL_SECONDS:
+                    break  # older entries come earlier in the FIFO
+                recent += environment == key[0]
+        if recent < UNKNOWN_KID_BURST:
+            return None
+        return InvalidKidError(
+            f"kid {_shown(key[1])} is not cached and {recent} unknown kids were asked for in the last "
+            f"{REFETCH_INTERVAL_SECONDS:.0f} s: not fetched (a forged capture context?)"
+        )
+
+    def remember_unknown(self, key: KeyId, error: BaseException) -> None:
+        try:
+            kept = copy.copy(error)  # no traceback: nothing of the failed call's frames stays
+        except Exception:  # an exception type copy cannot rebuild: not remembered
+            return
+        with self._guard:
+            self._unknown.pop(key, None)
+            self._unknown[key] = (self.clock() + UNKNOWN_KID_TTL_SECONDS, kept)
+            if len(self._unknown) > _KIDS_REMEMBERED:
+                self._unknown.popitem(last=False)
 
 
-def _fetch_lock_for(environment: str) -> threading.Lock:
-    # One lock per environment, shared by every resolver of it: clients that share a key
-    # store (one client per merchant, say) then fetch a missing kid once, not once each.
-    with _FETCH_LOCKS_GUARD:
-        return _FETCH_LOCKS.setdefault(environment, threading.Lock())
+_BUDGETS: weakref.WeakKeyDictionary[Any, _FetchBudget] = weakref.WeakKeyDictionary()
+_BUDGETS_GUARD = threading.Lock()
+
+
+def _budget_for(store: KeyStore) -> _FetchBudget:
+    # One budget per store, shared by every resolver of it: the compat functions and
+    # verify_capture_context(merchant_config=...) build a resolver per call.
+    clock = getattr(store, "clock", time.monotonic)
+    try:
+        with _BUDGETS_GUARD:
+            budget = _BUDGETS.get(store)
+            if budget is None:
+                budget = _BUDGETS[store] = _FetchBudget(clock)
+            return budget
+    except TypeError:  # a store that cannot be weakly referenced or hashed: per resolver
+        return _FetchBudget(clock)
 
 
 class PublicKeyResolver:
@@ -304,21 +380,37 @@ class PublicKeyResolver:
         self.min_bits = min_bits
         self.max_attempts = max_attempts
         self._fetcher = fetcher
-        self._fetch_lock = _fetch_lock_for(self.environment)
+        self._budget = _budget_for(self.store)
 
     def __repr__(self) -> str:
         return f"PublicKeyResolver(base_url={self.base_url!r}, store={type(self.store).__name__})"
 
     def fetch(self, kid: str) -> PublicKeyEntry:
-        """Fetch ``kid`` from the server (no cache), validate and store it."""
-        validate_kid(kid)
-        if self._fetcher is not None:
-            jwk = self._fetcher(self.base_url, kid)
-        else:
-            jwk = fetch_public_key_jwk(
-                self.base_url, kid, transport=self.transport, timeout=self.timeout,
-                max_attempts=self.max_attempts,
-            )
+        """Fetch ``kid`` from the server (no cache), validate and store it.
+
+        Refused without a request (the remembered 404 error, or an
+        :class:`~flex_ext.errors.InvalidKidError`) while the kid is remembered as unknown or
+        the environment's unknown-kid burst is spent.
+        """
+        refusal = self._budget.refusal((self.environment, validate_kid(kid)))
+        if refusal is not None:
+            raise refusal
+        return self._fetch(kid)
+
+    def _fetch(self, kid: str) -> PublicKeyEntry:
+        try:
+            if self._fetcher is not None:
+                jwk = self._fetcher(self.base_url, kid)
+            else:
+                jwk = fetch_public_key_jwk(
+                    self.base_url, kid, transport=self.transport, timeout=self.timeout,
+                    max_attempts=self.max_attempts,
+                )
+        except FlexError as exc:
+            if getattr(exc, "status", None) == 404:  # HTTPError, or the compat fetcher's error
+                self.store.discard(self.environment, kid)
+                self._budget.remember_unknown((self.environment, kid), exc)
+            raise
         entry = PublicKeyEntry.from_jwk(jwk, min_bits=self.min_bits)
         self.store.put(self.environment, kid, entry)
         return entry
@@ -331,20 +423,23 @@ class PublicKeyResolver:
         entry = self.store.get(self.environment, kid)
         if entry is not None:
             return entry, True
-        with self._fetch_lock:
+        with self._budget.flight((self.environment, kid)):
             # Another thread may have fetched it while we waited.
             entry = self.store.get(self.environment, kid)
             if entry is not None:
                 return entry, True
             return self.fetch(kid), False
 
-    def _refetch_after_failure(self, kid: str, failed: PublicKeyEntry) -> PublicKeyEntry:
-        with self._fetch_lock:
-            current = self.store.get(self.environment, kid)
+    def refetch_after_failure(self, kid: str, failed: PublicKeyEntry) -> Optional[PublicKeyEntry]:
+        """After ``failed`` (a cached key) did not verify a signature: the key to try again
+        with, or None when there is none (within the refetch interval of the last re-fetch).
+        """
+        key = (self.environment, validate_kid(kid))
+        with self._budget.flight(key):
+            current = self.store.get(*key)
             if current is not None and current.jwk != failed.jwk:
                 return current  # someone already refreshed it
-            self.store.discard(self.environment, kid)
-            return self.fetch(kid)
+            return self._fetch(kid) if self._budget.may_refetch(key) else None
 
     def verify(
         self,
@@ -354,21 +449,22 @@ class PublicKeyResolver:
     ) -> PublicKeyEntry:
         """Verify ``parsed`` with the key its ``kid`` names; return the key used.
 
-        The algorithm is checked before any fetch. When the cached key does not verify the
-        signature, the key is fetched again exactly once and the verification repeated.
+        The algorithm is checked before any fetch. When a cached key does not verify the
+        signature, the key is fetched again (at most once per refetch interval) and the
+        verification repeated.
         """
         algs = allowed_algs if type(allowed_algs) is tuple else tuple(allowed_algs)
         alg = check_alg(parsed, algs, what)
         kid = parsed.header.get("kid")
         if kid is None or kid == "":
             raise JWTValidationError(f"{what} header has no 'kid'")
-        entry, cached = self._get(_validated_kid(kid) if type(kid) is str else validate_kid(kid))
+        entry, cached = self._get(validate_kid(kid))
         try:
             verify_checked_alg(parsed, entry.key, alg, what)
             return entry
         except JWTValidationError:
-            if not cached:
+            fresh = self.refetch_after_failure(kid, entry) if cached else None
+            if fresh is None:
                 raise
-        entry = self._refetch_after_failure(kid, entry)
-        verify_checked_alg(parsed, entry.key, alg, what)
-        return entry
+        verify_checked_alg(parsed, fresh.key, alg, what)
+        return fresh

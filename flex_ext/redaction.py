@@ -49,50 +49,15 @@ MASK = "XXXXX"
 ALWAYS_MASKED_FIELDS: frozenset[str] = frozenset(
     {
         # card data (0.0.80 list)
-        "securitycode",
-        "security_code",
-        "cardnumber",
-        "card_number",
-        "number",
-        "expirationmonth",
-        "expirationyear",
-        "routingnumber",
-        "accountnumber",
-        "account_number",
-        "prefix",
-        "suffix",
-        "bin",
-        "pin",
-        "cvv",
-        "cvv2",
-        "cvc",
-        "cvc2",
-        "ssn",
+        "securitycode", "security_code", "cardnumber", "card_number", "number", "expirationmonth",
+        "expirationyear", "routingnumber", "accountnumber", "account_number", "prefix", "suffix", "bin",
+        "pin", "cvv", "cvv2", "cvc", "cvc2", "ssn",
         # tokens and signatures (0.0.80 list)
-        "token",
-        "signature",
-        "keyid",
-        "encryptedrequest",
-        "encryptedresponse",
-        "password",
-        "secret",
+        "token", "signature", "keyid", "encryptedrequest", "encryptedresponse", "password", "secret",
         # credentials that appear in merchant-config dicts and HTTP headers (our additions)
-        "merchant_secretkey",
-        "key_password",
-        "proxy_password",
-        "ssl_key_password",
-        "client_secret",
-        "access_token",
-        "refresh_token",
-        "private_key",
-        "accesstoken",
-        "refreshtoken",
-        "clientsecret",
-        "authorization",
-        "x-api-key",
-        "api_key",
-        "apikey",
-        "responsemleprivatekey",
+        "merchant_secretkey", "key_password", "proxy_password", "ssl_key_password", "client_secret",
+        "access_token", "refresh_token", "private_key", "accesstoken", "refreshtoken", "clientsecret",
+        "authorization", "x-api-key", "api_key", "apikey", "responsemleprivatekey",
         "responsemleprivatekeyfilepassword",
     }
 )
@@ -100,22 +65,8 @@ ALWAYS_MASKED_FIELDS: frozenset[str] = frozenset(
 #: Personal data from the official 0.0.80 list; masked when masking is enabled.
 PII_FIELDS: frozenset[str] = frozenset(
     {
-        "email",
-        "firstname",
-        "lastname",
-        "phonenumber",
-        "type",
-        "address1",
-        "address2",
-        "postalcode",
-        "locality",
-        "administrativearea",
-        "country",
-        "district",
-        "company",
-        "dateofbirth",
-        "fullname",
-        "name",
+        "email", "firstname", "lastname", "phonenumber", "type", "address1", "address2", "postalcode",
+        "locality", "administrativearea", "country", "district", "company", "dateofbirth", "fullname", "name",
     }
 )
 
@@ -219,22 +170,16 @@ def _mask_value(value: Any, names: frozenset[str], sensitive: bool) -> Any:
     return value
 
 
-_PAIR_CACHE: dict[frozenset[str], re.Pattern[str]] = {}
-
-
+@cache
 def _pair_pattern(names: frozenset[str]) -> re.Pattern[str]:
-    pattern = _PAIR_CACHE.get(names)
-    if pattern is None:
-        alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-        # A quoted or bare key, ':' or '=', then a quoted string or a number.
-        pattern = re.compile(
-            r"""(?P<key>(?P<q>["']?)(?<![\w-])(?:""" + alternatives + r""")(?P=q))"""
-            r"""(?P<sep>\s*[:=]\s*)"""
-            r"""(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>(?:[^'\\]|\\.)*)'|(?P<num>-?[0-9][0-9.eE+-]*))""",
-            re.IGNORECASE,
-        )
-        _PAIR_CACHE[names] = pattern
-    return pattern
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    # A quoted or bare key, ':' or '=', then a quoted string or a number.
+    return re.compile(
+        r"""(?P<key>(?P<q>["']?)(?<![\w-])(?:""" + alternatives + r""")(?P=q))"""
+        r"""(?P<sep>\s*[:=]\s*)"""
+        r"""(?:"(?P<dq>(?:[^"\\]|\\.)*)"|'(?P<sq>(?:[^'\\]|\\.)*)'|(?P<num>-?[0-9][0-9.eE+-]*))""",
+        re.IGNORECASE,
+    )
 
 
 def mask_sensitive_pairs(text: str, *, pii: bool = True) -> str:

@@ -496,3 +496,60 @@ def test_coerce_merchant_config() -> None:
     assert coerce_merchant_config(cfg) is cfg
     with pytest.raises(TypeError):
         coerce_merchant_config(["not", "a", "config"])  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# Control characters: refused by key name, the value never shown
+
+
+@pytest.mark.parametrize("char", ["\r\n", "\n", "\r", "\x00", "\t", "\x7f", "\x85"])
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"merchant_keyid": "key-id-SECRET{}x"}, "merchant_keyid"),
+        ({"merchantid": "merchant-SECRET{}x"}, "merchantid"),
+        ({"merchant_secretkey": "AAAA-SECRET{}x"}, "merchant_secretkey"),
+        ({"run_environment": "apitest.cybersource.com{}SECRET"}, "run_environment"),
+        ({"IntermediateHost": "proxy.example{}SECRET"}, "IntermediateHost"),
+        ({"proxy_password": "SECRET{}x"}, "proxy_password"),
+        (
+            {"authentication_type": "oauth", "access_token": "tok-SECRET{}X-Evil: 1", "ssl_client_cert": "c.pem"},
+            "access_token",
+        ),
+        ({"default_headers": {"X-Api-Key": "api-SECRET{}x"}}, "default_headers"),
+        ({"default_headers": {"X-SECRET{}": "v"}}, "default_headers"),
+    ],
+)
+def test_control_characters_are_refused_by_key_never_by_value(
+    overrides: dict[str, Any], key: str, char: str
+) -> None:
+    def fill(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {fill(k): fill(v) for k, v in value.items()}
+        return value.format(char) if "{}" in value else value
+
+    with pytest.raises(MerchantConfigError) as info:
+        MerchantConfig.from_dict(http_cfg(**{k: fill(v) for k, v in overrides.items()}))
+    error = info.value
+    assert isinstance(error, ConfigurationError) and error.key == key
+    assert key in str(error) and "control character" in str(error)
+    for text in (str(error), repr(error), repr(error.args)):
+        assert "SECRET" not in text
+    assert error.__cause__ is None and error.__context__ is None
+
+
+def test_control_characters_are_refused_in_direct_construction() -> None:
+    with pytest.raises(MerchantConfigError, match=r"^merchant_keyid contains a control character") as info:
+        MerchantConfig(
+            authentication_type="http_signature",
+            merchant_id="m",
+            merchant_key_id="k\r\nX-Injected: 1",
+            merchant_secret_key="AAAA",
+            run_environment=HOST,
+        )
+    assert "Injected" not in repr(info.value)
+
+
+def test_printable_unicode_and_spaces_are_still_accepted() -> None:
+    cfg = MerchantConfig.from_dict(http_cfg(solution_id="Solution é 1", default_headers={"X-Name": "a b"}))
+    assert cfg.solution_id == "Solution é 1" and cfg.default_headers == {"X-Name": "a b"}

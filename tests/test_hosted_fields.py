@@ -667,6 +667,35 @@ def test_unusable_configuration_is_rejected(kwargs: dict[str, object]) -> None:
         PayrocConfig(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("char", ["\r\n", "\n", "\t", "\x00", "\x7f"])
+@pytest.mark.parametrize("name", ["api_key", "identity_url", "api_url"])
+def test_control_characters_are_refused_by_name_never_by_value(name: str, char: str) -> None:
+    value = {"api_key": "key-SECRET{}x", "identity_url": "https://id.example{}SECRET", "api_url": "https://api.example{}SECRET"}
+    kwargs = {"api_key": "key", name: value[name].format(char)}
+    with pytest.raises(ConfigurationError, match=f"^{name} ") as info:
+        PayrocConfig(**kwargs)  # type: ignore[arg-type]
+    assert "control character" in str(info.value)
+    assert "SECRET" not in str(info.value) and "SECRET" not in repr(info.value.args)
+    assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_attempts": 3.0},
+        {"max_attempts": True},
+        {"connect_timeout": float("nan")},
+        {"read_timeout": 10**400},
+        {"backoff_max": float("inf")},
+        {"backoff_initial": "1"},
+    ],
+)
+def test_numbers_of_the_wrong_type_are_rejected_by_name(kwargs: dict[str, object]) -> None:
+    (name,) = kwargs
+    with pytest.raises(ConfigurationError, match=f"^{name} must be "):
+        PayrocConfig(api_key="key", **kwargs)  # type: ignore[arg-type]
+
+
 def test_plain_http_is_allowed_for_loopback_only() -> None:
     config = PayrocConfig(api_key="key", identity_url="http://127.0.0.1:9/", api_url="http://localhost:9/v1/")
     assert config.identity_url == "http://127.0.0.1:9"

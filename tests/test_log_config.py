@@ -13,14 +13,8 @@ from typing import Any, Iterator
 import pytest
 
 from flex_ext import log_config as lc
-from flex_ext.config import MerchantConfig
-from flex_ext.log_config import (
-    HIDE_MERCHANT_CONFIG_PROPS,
-    LogConfiguration,
-    configure_logging,
-    get_logger,
-    sanitize_merchant_config,
-)
+from flex_ext.config import HIDE_MERCHANT_CONFIG_PROPS, MerchantConfig, sanitize_merchant_config
+from flex_ext.log_config import LogConfiguration, configure_logging, get_logger
 
 ROOT = Path(__file__).resolve().parents[1]
 PAN_SPACES = "4111 1111 1111 1111"
