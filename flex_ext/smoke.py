@@ -99,8 +99,7 @@ def run_smoke(live: bool = False, out: TextIO = sys.stdout, as_json: bool = Fals
                 payroc = PayrocConfig(api_key=os.environ["PAYROC_API_KEY"], environment="uat")
                 terminal_id = os.environ["PAYROC_TERMINAL_ID"]
         else:
-            from .emulator import FlexEmulator
-            from .emulator_payroc import PayrocEmulator
+            from .emulator import FlexEmulator, PayrocEmulator
 
             emulator = stack.enter_context(FlexEmulator())
             payroc_emulator = stack.enter_context(PayrocEmulator())

@@ -12,7 +12,7 @@ from typing import Any, Iterator, Optional
 import pytest
 import urllib3
 
-from flex_ext.emulator_payroc import PayrocEmulator
+from flex_ext.emulator import PayrocEmulator
 
 START = 1_751_462_400.0  # 2025-07-02T13:20:00Z
 LIB = "1.7.0.261457"

@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 from conftest import _ROOT
 
-from flex_ext.emulator_payroc import PayrocEmulator
+from flex_ext.emulator import PayrocEmulator
 from flex_ext.errors import AuthenticationError, ConfigurationError, FlexError, HTTPError, TransportError
 from flex_ext.hosted_fields import (
     BearerTokenProvider,

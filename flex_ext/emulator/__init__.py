@@ -33,10 +33,12 @@ It verifies what the real service verifies, with its own code (never the client'
 from __future__ import annotations
 
 from .clock import EmulatorClock
-from .core import DEFAULT_CARD_FIELDS, DEFAULT_MERCHANT_ID, FlexEmulator
-from .faults import ENDPOINTS, Fault
+from .core import DEFAULT_CARD_FIELDS, DEFAULT_MERCHANT_ID, FlexEmulator, PayrocEmulator
+from .faults import ENDPOINT_ROUTES, ENDPOINTS, Fault
 from .fields import FIELD_PATHS
+from .loopback import LoopbackServer, Reply, Request
 from .merchants import Merchant
+from .payroc import CreatedSession, RecordedRequest
 from .service import DEFAULT_USAGE_LIMIT, TokenizationError
 
 __all__ = [
@@ -44,10 +46,17 @@ __all__ = [
     "DEFAULT_MERCHANT_ID",
     "DEFAULT_USAGE_LIMIT",
     "ENDPOINTS",
+    "ENDPOINT_ROUTES",
     "FIELD_PATHS",
+    "CreatedSession",
     "EmulatorClock",
     "Fault",
     "FlexEmulator",
+    "LoopbackServer",
     "Merchant",
+    "PayrocEmulator",
+    "RecordedRequest",
+    "Reply",
+    "Request",
     "TokenizationError",
 ]
