@@ -21,7 +21,7 @@ __all__ = ["CARD_NETWORKS", "ContextSpec", "RequestProblem", "microform_context"
 CARD_NETWORKS = frozenset(
     {
         "VISA", "MASTERCARD", "AMEX", "DISCOVER", "DINERSCLUB", "JCB", "MAESTRO", "CUP", "CARTESBANCAIRES",
-        "ELO", "JAYWAN", "CARNET", "EFTPOS", "MADA", "CHEQUE", "KCP", "PAYPAK", "DANKORT", "UATP",
+        "ELO", "JAYWAN", "CARNET", "EFTPOS", "MADA", "JCREW", "MEEZA", "PAYPAK", "DANKORT", "UATP",
     }
 )
 _MICROFORM_PAYMENT_TYPES = ("CARD", "CHECK")

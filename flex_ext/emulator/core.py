@@ -209,6 +209,11 @@ class FlexEmulator:
             raise ValueError("usage_limit must be at least 1")
         self._service.usage_limit = value
 
+    @property
+    def spare_keys(self) -> int:
+        """One-time keys made ahead by the background pool and not yet used."""
+        return len(self._service.key_pool)
+
     # -- merchants ----------------------------------------------------------------------
 
     def add_merchant(

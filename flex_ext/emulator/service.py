@@ -122,7 +122,7 @@ class FlexService:
         self._signing_keys: dict[str, rsa.RSAPrivateKey] = {}
         self._current_kid = ""
         self._sessions: OrderedDict[str, CaptureSession] = OrderedDict()
-        self.key_pool = key_pool or KeyPool()
+        self.key_pool = key_pool if key_pool is not None else KeyPool()
         if signing_key is not None or signing_kid is not None:
             self.rotate_signing_key(signing_key, signing_kid)
 
