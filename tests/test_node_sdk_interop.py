@@ -116,7 +116,8 @@ async function tokenize(payload, jwt) {
   out.jwt_shared_secret = await generate('jwt_shared_secret').then((r) => ({status: r.status, error: r.error}));
   if (signature.data) {
     const parsed = await parse(signature.data, signature.apiClient);
-    out.parse = parsed.error ? {error: parsed.error} : {origin: parsed.payload.flx.origin, kid: parsed.payload.flx.jwk.kid};
+    out.parse = parsed.error ? {error: parsed.error}
+      : {origin: parsed.payload.flx.origin, kid: parsed.payload.flx.jwk.kid};
     // A forged context (payload changed, signature kept) must be refused by the SDK's parser.
     const [head, body, sig] = signature.data.split('.');
     const claims = JSON.parse(Buffer.from(body, 'base64url').toString());
