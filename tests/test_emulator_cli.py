@@ -226,7 +226,13 @@ def test_cli_help_documents_the_environment_variables() -> None:
         timeout=30,
     )
     assert result.returncode == 0
-    for name in ("FLEX_EMULATOR_PORT", "FLEX_EMULATOR_TLS", "FLEX_EMULATOR_MERCHANTS", "FLEX_EMULATOR_P12_MERCHANTS"):
+    for name in (
+        "FLEX_EMULATOR_PORT",
+        "FLEX_EMULATOR_TLS",
+        "FLEX_EMULATOR_MERCHANTS",
+        "FLEX_EMULATOR_P12_MERCHANTS",
+        "FLEX_EMULATOR_PAYROC_API_KEY",
+    ):
         assert name in result.stdout
 
 
@@ -272,7 +278,20 @@ def test_pytest_plugin_fixtures(pytester: pytest.Pytester, monkeypatch: pytest.M
 
         def test_shared_twice(flex_emulator_shared):
             assert flex_emulator_shared.request_count() == 0
+
+        def test_payroc_config_reaches_the_same_emulator(flex_emulator, payroc_config, flex_merchant_config):
+            from flex_ext.hosted_fields import HostedFieldsClient
+
+            session = HostedFieldsClient(payroc_config).create_hosted_fields_session(
+                "1234001", "payment", "1.7.0.261457")
+            assert session.token == flex_emulator.payroc_sessions[0].token
+            assert payroc_config.identity_url == flex_merchant_config["run_environment"]
+
+        def test_payroc_emulator(payroc_emulator):
+            answer = urllib3.request("POST", payroc_emulator.identity_url + "/authorize",
+                                     headers={"x-api-key": payroc_emulator.api_key})
+            assert answer.status == 200 and payroc_emulator.authorize_calls == 1
         """
     )
     result = pytester.runpytest_subprocess("-p", _plugin_name(), "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=6)

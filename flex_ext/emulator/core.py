@@ -7,7 +7,7 @@ import secrets
 import shutil
 import tempfile
 from types import TracebackType
-from typing import Any, Callable, Mapping, Optional, TypeVar, Union
+from typing import Any, Callable, Mapping, Optional, TypedDict, TypeVar, Union
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -31,6 +31,14 @@ __all__ = ["DEFAULT_CARD_FIELDS", "DEFAULT_MERCHANT_ID", "FlexEmulator", "Payroc
 
 DEFAULT_MERCHANT_ID = "emulator_merchant"
 _Emulator = TypeVar("_Emulator", bound="FlexEmulator")
+
+
+class PayrocSettings(TypedDict):
+    """The ``PayrocConfig`` arguments that reach an emulator (``PayrocConfig(**settings)``)."""
+
+    api_key: str
+    identity_url: str
+    api_url: str
 
 #: The sessions ``fields`` used when a helper is given none: a card with expiry, and an
 #: optional security code and type.
@@ -444,7 +452,7 @@ class FlexEmulator:
         """Base URL of the Payroc API, with its ``/v1`` prefix."""
         return self.base_url + "/v1"
 
-    def payroc_config(self) -> dict[str, str]:
+    def payroc_config(self) -> PayrocSettings:
         """Keyword arguments of :class:`flex_ext.hosted_fields.PayrocConfig` that reach this
         emulator: ``PayrocConfig(**emulator.payroc_config())``."""
         return {
