@@ -312,7 +312,10 @@ def _pool_threads() -> int:
 def test_warm_key_pool_makes_capture_contexts_cheap_and_keys_one_time() -> None:
     before_threads = _pool_threads()
     with FlexEmulator(key_pool_size=4) as emu:
-        emu.issue_capture_context()  # signing key, and the pool starts refilling
+        emu.issue_capture_context()  # signing key; a single context makes no spare key
+        time.sleep(0.3)
+        assert emu.spare_keys == 0 and _pool_threads() == before_threads
+        emu.issue_capture_context()  # the second miss starts the refill
         contexts = []
         timings = []
         for _ in range(12):

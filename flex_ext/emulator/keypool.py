@@ -3,9 +3,9 @@
 Every capture context needs a one-time key pair, and generating one costs 50-110 ms of
 CPU: without a pool, that dominates the time a checkout spends in the emulator. The pool
 starts empty and idle (an emulator that never issues a capture context costs nothing);
-each time a caller finds it empty, the key is made on the spot and the refill target
-grows by one, up to ``capacity``. So a test that issues one context wastes at most one
-spare key, while a suite or benchmark issuing many is served from the pool.
+each time a caller finds it empty, the key is made on the spot and, from the second such
+miss on, the refill target grows by one, up to ``capacity``. So a test that issues one
+context makes no spare key, while a suite or benchmark issuing many is served from the pool.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class KeyPool:
         self.capacity = capacity
         self._keys: deque[rsa.RSAPrivateKey] = deque()
         self._target = 0
+        self._misses = 0
         self._wake = threading.Condition()
         self._stopped = False
         self._thread: Optional[threading.Thread] = None
@@ -47,13 +48,17 @@ class KeyPool:
                 key = self._keys.popleft()
                 self._wake.notify()
                 return key
-            if self.capacity and not self._stopped:
+        # Made before the refill is woken, so the two do not compete for the CPU.
+        key = new_rsa_key()
+        with self._wake:
+            self._misses += 1
+            if self.capacity and not self._stopped and self._misses > 1:
                 self._target = min(self.capacity, self._target + 1)
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._refill, name="flex-emulator-keys", daemon=True)
                     self._thread.start()
                 self._wake.notify()
-        return new_rsa_key()
+        return key
 
     def _refill(self) -> None:
         while True:

@@ -177,8 +177,9 @@ class EmulatorApp:
         if fault.reset:
             return Reply(reset=True)
         if fault.status is not None:
-            return self._injected_error(endpoint, fault.status)
+            reply = self._injected_error(endpoint, fault.status)
         assert reply is not None
+        # Body effects apply to whichever answer goes out, the real one or the injected error.
         headers, body = dict(reply.headers), reply.body
         if fault.malformed_body:
             body = body[: len(body) // 2] if len(body) > 1 else b"{"
