@@ -347,3 +347,35 @@ def test_an_emulator_that_issues_no_context_makes_no_key() -> None:
         assert client.request("POST", emu.payroc_identity_url + "/authorize",
                               headers={"x-api-key": emu.payroc_api_key}).status == 200
         assert _pool_threads() == before_threads
+
+
+# -- the official sample, as written, through the generated package ---------------------------------
+
+
+def _del_none(d: dict[str, Any]) -> dict[str, Any]:  # the samples' helper
+    for key, value in list(d.items()):
+        if value is None:
+            del d[key]
+        elif isinstance(value, dict):
+            _del_none(value)
+    return d
+
+
+def test_official_microform_sample_runs_against_the_emulator(emu: FlexEmulator) -> None:
+    import CyberSource
+    from CyberSource.utilities.flex.CaptureContextParsingUtility import parse_capture_context_response
+
+    request = CyberSource.GenerateCaptureContextRequest(
+        client_version="v2",
+        target_origins=["https://www.test.com"],
+        allowed_card_networks=ACCEPT_CARD["allowedCardNetworks"],
+        allowed_payment_types=["CARD"],
+    )
+    api = CyberSource.MicroformIntegrationApi(emu.merchant_config())
+    return_data, status, _ = api.generate_capture_context(json.dumps(_del_none(request.__dict__)))
+    assert status == 201
+    parsed = parse_capture_context_response(jwt_value=return_data, merchant_config=api.api_client.mconfig)
+    assert parsed["ctx"][0]["type"] == "mf-2.1.0"
+    assert parsed["ctx"][0]["data"]["allowedCardNetworks"] == ACCEPT_CARD["allowedCardNetworks"]
+    token = emu.mint_transient_token(return_data)
+    assert verify_rs256(token, parsed["flx"]["jwk"])["type"] == "mf-2.1.0"
