@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from typing import Iterator
 
@@ -142,3 +143,14 @@ def test_loopback_server_can_reset_or_truncate() -> None:
             client.request("GET", server.url)
         with pytest.raises(urllib3.exceptions.ProtocolError):
             client.request("GET", server.url)
+
+
+def test_the_log_names_routes_never_paths(emu: FlexEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="flex_ext.emulator")
+    client = Client()
+    assert client.request("GET", f"{emu.base_url}/flex/v2/public-keys/SecretKid123").status == 404
+    assert client.request("GET", f"{emu.base_url}/up/v1/payment-details/eyJ.token.here").status == 404
+    wrong_method = client.request("GET", f"{emu.base_url}/flex/v2/sessions")
+    assert wrong_method.status == 405 and wrong_method.headers["Allow"] == "POST"
+    assert "GET /flex/v2/public-keys/{kid} -> 404" in caplog.text
+    assert "SecretKid123" not in caplog.text and "eyJ.token.here" not in caplog.text

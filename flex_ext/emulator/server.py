@@ -3,7 +3,9 @@
 :class:`EmulatorApp` is the ``respond`` callable of a :class:`~.loopback.LoopbackServer`.
 ``ROUTES`` is the one place that maps (method, path) to an endpoint name (the name fault
 injection and request counters use) and ``EmulatorApp._handlers`` maps endpoint names to
-handlers. The app holds everything a handler may need: the Flex service (keys, capture
+handlers. A new endpoint is one ``ROUTES`` entry, one ``faults.ENDPOINT_ROUTES`` entry
+(its documented name and route template) and one handler ``(request, path parameter) ->
+Reply``. The app holds everything a handler may need: the Flex service (keys, capture
 contexts, issued transient tokens), the merchants, the Payroc service, the faults, the
 clock and the state directory.
 
@@ -26,7 +28,7 @@ from urllib.parse import unquote
 from .auth import AuthFailure, SignedRequest, authenticate
 from .clock import EmulatorClock
 from .contexts import ContextSpec, RequestProblem, microform_context, unified_checkout_context
-from .faults import OVERSIZED_BODY_BYTES, Fault, FaultBoard
+from .faults import ENDPOINT_ROUTES, OVERSIZED_BODY_BYTES, Fault, FaultBoard
 from .fields import FieldProblem, parse_session_fields
 from .jose import parse_json_object
 from .loopback import BodyError, Reply, Request
@@ -73,19 +75,22 @@ def _digest_header(body: bytes) -> str:
     return "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
 
 
-def _is_payroc(endpoint: Optional[str], path: str) -> bool:
-    if endpoint is not None:
-        return endpoint.startswith("payroc-")
+def _is_payroc(path: str) -> bool:
+    """Payroc's paths answer errors in Payroc's problem shape."""
     return path == "/authorize" or path.startswith("/v1/")
 
 
-def _route(path: str) -> tuple[Optional[str], str, str]:
-    """(endpoint name or None, path parameter, allowed method) of a request path."""
-    for pattern, endpoint, method in ROUTES:
+def _route(method: str, path: str) -> tuple[Optional[str], str, str]:
+    """(endpoint name, path parameter, allowed methods) of a request: the endpoint is None
+    when no route has this path, or when routes have it but none for this method (405)."""
+    allowed = []
+    for pattern, endpoint, route_method in ROUTES:
         match = pattern.fullmatch(path)
         if match:
-            return endpoint, unquote(match.group(1)) if pattern.groups else "", method
-    return None, "", ""
+            if route_method == method:
+                return endpoint, unquote(match.group(1)) if pattern.groups else "", method
+            allowed.append(route_method)
+    return None, "", ", ".join(allowed)
 
 
 class EmulatorApp:
@@ -123,22 +128,21 @@ class EmulatorApp:
 
     def body_error(self, request: Request, error: BodyError) -> Reply:
         """The answer to a request whose body could not be read (bad framing, too large)."""
-        if _is_payroc(None, request.path):
+        if _is_payroc(request.path):
             return payroc_problem(error.status, f"The body is too large or its framing is invalid: {error.message}")
         return _flat_error(error.status, "INVALID_REQUEST", error.message)
 
     def __call__(self, request: Request) -> Reply:
-        endpoint, parameter, allowed = _route(request.path)
-        if endpoint is None or request.method != allowed:
-            reply = self._no_route(request, endpoint, allowed)
-        else:
-            reply = self._serve(endpoint, parameter, request)
-        _log.debug("%s %s -> %s", request.method, request.path, "reset" if reply.reset else reply.status)
+        endpoint, parameter, allowed = _route(request.method, request.path)
+        reply = self._serve(endpoint, parameter, request) if endpoint else self._no_route(request, allowed)
+        # The route's template, never the path itself: paths can hold tokens and ids.
+        route = ENDPOINT_ROUTES[endpoint] if endpoint else f"{request.method} (no route)"
+        _log.debug("%s -> %s", route, "reset" if reply.reset else reply.status)
         return reply
 
-    def _no_route(self, request: Request, endpoint: Optional[str], allowed: str) -> Reply:
-        payroc = _is_payroc(endpoint, request.path)
-        if endpoint is None:
+    def _no_route(self, request: Request, allowed: str) -> Reply:
+        payroc = _is_payroc(request.path)
+        if not allowed:
             if payroc:
                 return payroc_problem(404, "No such resource")
             return _flat_error(404, "NOT_FOUND", "no such resource")
