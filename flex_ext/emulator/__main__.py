@@ -53,8 +53,9 @@ def _env_list(name: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m flex_ext.emulator",
-        description="Local CyberSource Flex API v2 sandbox on 127.0.0.1. Prints one JSON line, "
-        "then serves until SIGINT or SIGTERM.",
+        description="Local checkout sandbox on 127.0.0.1: CyberSource Flex API v2, Microform and "
+        "Unified Checkout capture contexts, and Payroc Hosted Fields, on one port. Prints one JSON "
+        "line (base_url, ssl_ca_file with --tls, merchants, payroc), then serves until SIGINT or SIGTERM.",
     )
     parser.add_argument(
         "--port",
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls",
         action="store_true",
         default=os.environ.get("FLEX_EMULATOR_TLS", "").lower() in _TRUE,
-        help="serve HTTPS with a generated CA; its path is in the JSON line (env FLEX_EMULATOR_TLS=1)",
+        help="serve HTTPS with a generated CA; its path is ssl_ca_file in the JSON line (env FLEX_EMULATOR_TLS=1)",
     )
     parser.add_argument(
         "--merchant",
