@@ -74,11 +74,10 @@ class KeyPool:
                 self._keys.append(key)
 
     def stop(self) -> None:
-        """Stop refilling and drop the spare keys (a key being made is finished, then dropped)."""
+        """Stop refilling and drop the spare keys. Does not wait: the thread ends as soon as
+        the key it may be making is done (that key is dropped)."""
         with self._wake:
             self._stopped = True
             self._keys.clear()
             self._wake.notify_all()
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout=1)
+            self._thread = None
