@@ -163,7 +163,7 @@ def _cmd_hosted_fields_session(args: argparse.Namespace, out: TextIO) -> int:
 
     with ExitStack() as stack:
         if args.emulator:
-            from .emulator_payroc import PayrocEmulator
+            from .emulator import PayrocEmulator
 
             emulator = stack.enter_context(PayrocEmulator())
             config = PayrocConfig(api_key=emulator.api_key, identity_url=emulator.identity_url,

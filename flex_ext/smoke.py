@@ -209,19 +209,17 @@ def _live_run() -> SmokeRun:
 def _emulated_run(stack: ExitStack, report: StepReport) -> SmokeRun:
     from .client import FlexClient
     from .emulator import FlexEmulator
-    from .emulator_payroc import PayrocEmulator
     from .hosted_fields import PayrocConfig
 
     runs: list[SmokeRun] = []
 
     def start() -> dict[str, Any]:
-        flex = stack.enter_context(FlexEmulator())
-        payroc = stack.enter_context(PayrocEmulator())
-        config = PayrocConfig(api_key=payroc.api_key, identity_url=payroc.identity_url, api_url=payroc.api_url)
-        runs.append(SmokeRun(FlexClient(flex.merchant_config()), config, "1234001"))
-        return {"flex": flex.base_url, "payroc": payroc.api_url}
+        emulator = stack.enter_context(FlexEmulator())  # serves Flex, payments and Payroc
+        config = PayrocConfig(**emulator.payroc_config())
+        runs.append(SmokeRun(FlexClient(emulator.merchant_config()), config, "1234001"))
+        return {"base_url": emulator.base_url}
 
-    report.run("start emulators", start)
+    report.run("start emulator", start)
     return runs[0]
 
 

@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import queue
-import socket
 import subprocess
 import sys
 import tempfile
@@ -463,77 +462,42 @@ def _exit_when_parent_goes() -> None:
         os._exit(0)
 
 
-def _serve_connection(conn: socket.socket, context: Any, response: bytes, last: Dict[str, Any]) -> None:
-    try:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        tls = context.wrap_socket(conn, server_side=True)
-    except OSError:
-        conn.close()
-        return
-    try:
-        reader = tls.makefile("rb")
-        while True:
-            line = reader.readline(65537)
-            if not line:
-                return
-            if line in (b"\r\n", b"\n"):
-                continue
-            method, target, _ = line.decode("latin-1").split(" ", 2)
-            headers = []
-            while True:
-                raw = reader.readline(65537)
-                if raw in (b"\r\n", b"\n", b""):
-                    break
-                name, _, value = raw.decode("latin-1").partition(":")
-                headers.append((name, value.strip()))
-            length = next((int(v) for n, v in headers if n.lower() == "content-length"), 0)
-            body = reader.read(length) if length else b""
-            if method == "POST" and target == SESSIONS_PATH:
-                last["request"] = (headers, body)
-                tls.sendall(response)
-            elif method == "GET" and target == LAST_REQUEST_PATH and "request" in last:
-                seen_headers, seen_body = last["request"]
-                payload = json.dumps({"headers": seen_headers, "body": seen_body.decode("utf-8")}).encode()
-                tls.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(payload)
-                    + payload
-                )
-            else:
-                tls.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-    except (OSError, ValueError):
-        pass
-    finally:
-        tls.close()
-
-
 def serve_main(directory: str) -> int:
     """Serve on 127.0.0.1 (self-signed CA from ``flex_ext.emulator.tls``) until stdin closes.
 
-    ``POST /flex/v2/sessions`` gets a canned 201 ``application/jwt`` answer (a real, ~1.5 kB
-    capture context) in one write; the last such request is echoed on ``GET`` of
-    ``LAST_REQUEST_PATH`` so that a bare client can replay its exact headers and body.
-    Prints one JSON line: ``port``, ``ca_cert_path``, ``jwt_length``.
+    Runs on the emulator's loopback server base. ``POST /flex/v2/sessions`` gets a canned
+    201 ``application/jwt`` answer (a real, ~1.5 kB capture context); the last such request
+    is echoed on ``GET`` of ``LAST_REQUEST_PATH`` so that a bare client can replay its exact
+    headers and body. Prints one JSON line: ``port``, ``ca_cert_path``, ``jwt_length``.
     """
     use_checkout()
+    from flex_ext.emulator import LoopbackServer, Reply, Request
     from flex_ext.emulator.tls import make_server_context
 
     context, ca_path = make_server_context(directory)
-    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
-    port = listener.getsockname()[1]
-    jwt = sign_rs256(capture_context_claims(new_rsa_key(), int(time.time()), f"https://127.0.0.1:{port}"),
+    last: Dict[str, Request] = {}
+    canned: Dict[str, bytes] = {}
+
+    def respond(request: Request) -> Reply:
+        if request.method == "POST" and request.target == SESSIONS_PATH:
+            last["request"] = request
+            headers = {"Content-Type": "application/jwt", "v-c-correlation-id": "0b8e1a4c-0f1d-4bda-9a8b-3c7d5e6f7a8b"}
+            return Reply(201, headers, canned["jwt"])
+        if request.method == "GET" and request.target == LAST_REQUEST_PATH and "request" in last:
+            seen = last["request"]
+            payload = json.dumps({"headers": seen.headers, "body": seen.body.decode("utf-8")}).encode()
+            return Reply(200, {"Content-Type": "application/json"}, payload)
+        return Reply(404)
+
+    server = LoopbackServer(respond, ssl_context=context, name="bench-server")
+    jwt = sign_rs256(capture_context_claims(new_rsa_key(), int(time.time()), f"https://127.0.0.1:{server.port}"),
                      new_rsa_key(), "bench-signing-key")[0]
-    body = jwt.encode("ascii")
-    response = (
-        b"HTTP/1.1 201 Created\r\nContent-Type: application/jwt\r\nv-c-correlation-id: "
-        b"0b8e1a4c-0f1d-4bda-9a8b-3c7d5e6f7a8b\r\nContent-Length: %d\r\n\r\n" % len(body)
-    ) + body
-    last: Dict[str, Any] = {}
-    sys.stdout.write(json.dumps({"port": port, "ca_cert_path": ca_path, "jwt_length": len(jwt)}) + "\n")
+    canned["jwt"] = jwt.encode("ascii")
+    server.start()
+    sys.stdout.write(json.dumps({"port": server.port, "ca_cert_path": ca_path, "jwt_length": len(jwt)}) + "\n")
     sys.stdout.flush()
-    threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
-    while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=_serve_connection, args=(conn, context, response, last), daemon=True).start()
+    _exit_when_parent_goes()
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------

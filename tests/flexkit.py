@@ -1,8 +1,9 @@
 """Test helpers for the Flex v2 flow: keys, JWT minting and a tiny loopback server.
 
-The server is deliberately small and independent of ``flex_ext`` (and of the emulator): it
-decrypts JWEs with jwcrypto and signs tokens with ``cryptography`` directly, so a client
-that is wrong cannot agree with it by sharing code.
+The server's answers are deliberately independent of ``flex_ext`` (and of the emulator's
+Flex logic): it decrypts JWEs with jwcrypto and signs tokens with ``cryptography`` directly,
+so a client that is wrong cannot agree with it by sharing code. Only the HTTP plumbing is
+the project's one loopback server base.
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jwcrypto import jwe as jwc_jwe
 from jwcrypto import jwk as jwc_jwk
+
+from flex_ext.emulator import LoopbackServer, Reply, Request
 
 SIGNING_KID = "ts"
 SESSION_KID = "SessionKid0123456789abcdefABCDEF"  # 32 characters, like the real ones
@@ -229,7 +230,7 @@ class FlexServer:
     session_factory: Optional[Callable[[], str]] = None
     sessions_response: Optional[Tuple[int, Dict[str, str], bytes]] = None
     base_url: str = ""
-    _server: Optional[ThreadingHTTPServer] = None
+    _server: Optional[LoopbackServer] = None
 
     def key_requests(self, kid: Optional[str] = None) -> List[Recorded]:
         prefix = "/flex/v2/public-keys/"
@@ -239,86 +240,54 @@ class FlexServer:
         ]
 
     def start(self) -> FlexServer:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-            def _read(self) -> bytes:
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
-            def _answer(self, status: int, headers: Dict[str, str], body: bytes) -> None:
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _record(self, body: bytes) -> None:
-                outer.requests.append(Recorded(self.command, self.path, dict(self.headers.items()), body))
-
-            def do_GET(self) -> None:
-                self._record(b"")
-                prefix = "/flex/v2/public-keys/"
-                if not self.path.startswith(prefix):
-                    self._answer(404, {}, b"")
-                    return
-                if outer.key_failures:
-                    self._answer(outer.key_failures.pop(0), {"Content-Type": "application/json"}, b"{}")
-                    return
-                jwk = outer.public_keys.get(self.path[len(prefix):])
-                if jwk is None:
-                    self._answer(404, {"Content-Type": "application/json"}, b'{"message":"not found"}')
-                    return
-                raw = jwk if isinstance(jwk, bytes) else json.dumps(jwk).encode()
-                self._answer(200, {"Content-Type": "application/json"}, raw)
-
-            def do_POST(self) -> None:
-                body = self._read()
-                self._record(body)
-                if self.path == "/flex/v2/sessions":
-                    if outer.sessions_response is not None:
-                        self._answer(*outer.sessions_response)
-                        return
-                    assert outer.session_factory is not None
-                    jwt = outer.session_factory().encode()
-                    self._answer(201, {"Content-Type": "application/jwt"}, jwt)
-                    return
-                if self.path != "/flex/v2/tokens":
-                    self._answer(404, {}, b"")
-                    return
-                if outer.tokens_response is not None:
-                    self._answer(*outer.tokens_response)
-                    return
-                try:
-                    outer.decrypted.append(decrypt_jwe(body.decode("ascii"), session_key()))
-                except Exception:
-                    error = {"responseStatus": {"status": 400, "reason": "DECRYPTION_ERROR", "message": "x"}}
-                    self._answer(400, {"Content-Type": "application/json"}, json.dumps(error).encode())
-                    return
-                token = mint_transient_token(key=outer.token_signer, content=outer.token_content).encode()
-                headers = {"Content-Type": "application/jwt"}
-                if outer.send_digest:
-                    digest = hashlib.sha256(token + (b"x" if outer.bad_digest else b"")).digest()
-                    headers["Digest"] = "SHA-256=" + base64.b64encode(digest).decode()
-                self._answer(201, headers, token)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        host, port = self._server.server_address[:2]
-        self.base_url = f"http://{host}:{port}"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        # Only the HTTP plumbing is shared (the project's one loopback server base); what
+        # the endpoints answer is decided here, independently of the emulator.
+        self._server = LoopbackServer(self._respond, name="flexkit-server").start()
+        self.base_url = self._server.url
         return self
+
+    def _respond(self, request: Request) -> Reply:
+        self.requests.append(Recorded(request.method, request.target, dict(request.headers), request.body))
+        if request.method == "GET":
+            return self._public_key(request.target)
+        if request.method != "POST":
+            return Reply(404)
+        if request.target == "/flex/v2/sessions":
+            if self.sessions_response is not None:
+                return Reply(*self.sessions_response)
+            assert self.session_factory is not None
+            return Reply(201, {"Content-Type": "application/jwt"}, self.session_factory().encode())
+        if request.target != "/flex/v2/tokens":
+            return Reply(404)
+        if self.tokens_response is not None:
+            return Reply(*self.tokens_response)
+        try:
+            self.decrypted.append(decrypt_jwe(request.body.decode("ascii"), session_key()))
+        except Exception:
+            error = {"responseStatus": {"status": 400, "reason": "DECRYPTION_ERROR", "message": "x"}}
+            return Reply(400, {"Content-Type": "application/json"}, json.dumps(error).encode())
+        token = mint_transient_token(key=self.token_signer, content=self.token_content).encode()
+        headers = {"Content-Type": "application/jwt"}
+        if self.send_digest:
+            digest = hashlib.sha256(token + (b"x" if self.bad_digest else b"")).digest()
+            headers["Digest"] = "SHA-256=" + base64.b64encode(digest).decode()
+        return Reply(201, headers, token)
+
+    def _public_key(self, path: str) -> Reply:
+        prefix = "/flex/v2/public-keys/"
+        if not path.startswith(prefix):
+            return Reply(404)
+        if self.key_failures:
+            return Reply(self.key_failures.pop(0), {"Content-Type": "application/json"}, b"{}")
+        jwk = self.public_keys.get(path[len(prefix):])
+        if jwk is None:
+            return Reply(404, {"Content-Type": "application/json"}, b'{"message":"not found"}')
+        raw = jwk if isinstance(jwk, bytes) else json.dumps(jwk).encode()
+        return Reply(200, {"Content-Type": "application/json"}, raw)
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
 
 def serve() -> Iterator[FlexServer]:

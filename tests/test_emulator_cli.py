@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -95,7 +96,7 @@ def _merchant(summary: dict[str, Any]) -> Any:
 def test_cli_prints_one_json_line_and_serves_until_sigterm(cli: Running) -> None:
     info = cli.info
     assert info["base_url"].startswith("http://127.0.0.1:")
-    assert info["tls"] is False and "ca_cert_path" not in info
+    assert info["tls"] is False and "ssl_ca_file" not in info and "ca_cert_path" not in info
     assert info["run_environment"] == info["base_url"]
     assert info["pid"] == cli.process.pid
     [merchant] = info["merchants"]
@@ -110,6 +111,34 @@ def test_cli_prints_one_json_line_and_serves_until_sigterm(cli: Running) -> None
     assert "4111" not in err
 
 
+def test_cli_serves_payroc_on_the_same_port_with_the_printed_key(cli: Running) -> None:
+    payroc = cli.info["payroc"]
+    assert set(payroc) == {"api_key", "identity_url", "api_url"}
+    assert payroc["identity_url"] == cli.info["base_url"]
+    assert payroc["api_url"] == cli.info["base_url"] + "/v1"
+    client = Client()
+    refused = client.request("POST", f"{payroc['identity_url']}/authorize", headers={"x-api-key": "wrong"})
+    assert refused.status == 401
+    answer = client.request("POST", f"{payroc['identity_url']}/authorize", headers={"x-api-key": payroc["api_key"]})
+    assert answer.status == 200 and json.loads(answer.data)["token_type"] == "Bearer"
+    _stop(cli)
+
+
+def test_cli_port_in_use_is_one_line_and_exit_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "flex_ext.emulator", "--port", str(port)],
+            capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and f"port {port}" in result.stderr and "in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_cli_exits_cleanly_on_sigint() -> None:
     running = _start()
     code, out, _ = _stop(running, signal.SIGINT)
@@ -122,7 +151,7 @@ def test_cli_tls_mode_exposes_its_ca_and_cleans_up() -> None:
         info = running.info
         assert info["tls"] is True
         assert info["base_url"].startswith("https://127.0.0.1:")
-        ca_path: Optional[str] = info["ca_cert_path"]
+        ca_path: Optional[str] = info["ssl_ca_file"]
         assert ca_path is not None and os.path.isfile(ca_path)
         client = Client(ca_cert_path=ca_path)
         response = client.request("GET", f"{info['base_url']}/flex/v2/public-keys/{info['signing_kid']}")
@@ -197,7 +226,13 @@ def test_cli_help_documents_the_environment_variables() -> None:
         timeout=30,
     )
     assert result.returncode == 0
-    for name in ("FLEX_EMULATOR_PORT", "FLEX_EMULATOR_TLS", "FLEX_EMULATOR_MERCHANTS", "FLEX_EMULATOR_P12_MERCHANTS"):
+    for name in (
+        "FLEX_EMULATOR_PORT",
+        "FLEX_EMULATOR_TLS",
+        "FLEX_EMULATOR_MERCHANTS",
+        "FLEX_EMULATOR_P12_MERCHANTS",
+        "FLEX_EMULATOR_PAYROC_API_KEY",
+    ):
         assert name in result.stdout
 
 
@@ -243,7 +278,20 @@ def test_pytest_plugin_fixtures(pytester: pytest.Pytester, monkeypatch: pytest.M
 
         def test_shared_twice(flex_emulator_shared):
             assert flex_emulator_shared.request_count() == 0
+
+        def test_payroc_config_reaches_the_same_emulator(flex_emulator, payroc_config, flex_merchant_config):
+            from flex_ext.hosted_fields import HostedFieldsClient
+
+            session = HostedFieldsClient(payroc_config).create_hosted_fields_session(
+                "1234001", "payment", "1.7.0.261457")
+            assert session.token == flex_emulator.payroc_sessions[0].token
+            assert payroc_config.identity_url == flex_merchant_config["run_environment"]
+
+        def test_payroc_emulator(payroc_emulator):
+            answer = urllib3.request("POST", payroc_emulator.identity_url + "/authorize",
+                                     headers={"x-api-key": payroc_emulator.api_key})
+            assert answer.status == 200 and payroc_emulator.authorize_calls == 1
         """
     )
     result = pytester.runpytest_subprocess("-p", _plugin_name(), "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -12,7 +13,7 @@ from typing import Any, Iterator, Optional
 import pytest
 import urllib3
 
-from flex_ext.emulator_payroc import PayrocEmulator
+from flex_ext.emulator import EmulatorClock, FlexEmulator, PayrocEmulator
 
 START = 1_751_462_400.0  # 2025-07-02T13:20:00Z
 LIB = "1.7.0.261457"
@@ -395,3 +396,53 @@ def test_stopped_emulator_refuses_connections(clock: FakeClock) -> None:
         call("POST", f"{url}/authorize")
     with pytest.raises(RuntimeError):
         _ = payroc.identity_url
+
+
+# --------------------------------------------------------------------------------------------
+# One emulator: the Payroc side shares the Flex emulator's port, faults and clock
+
+
+def test_flex_emulator_serves_payroc_on_its_own_port() -> None:
+    with FlexEmulator() as emu:
+        assert isinstance(PayrocEmulator(), FlexEmulator)
+        settings = emu.payroc_config()
+        assert settings["identity_url"] == emu.base_url and settings["api_url"] == emu.base_url + "/v1"
+        token = call("POST", f"{emu.payroc_identity_url}/authorize", {"x-api-key": emu.payroc_api_key}).json()
+        headers = {
+            "Authorization": f"Bearer {token['access_token']}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": str(uuid.uuid4()),
+        }
+        body = json.dumps({"libVersion": LIB, "scenario": "payment"}).encode()
+        url = f"{emu.payroc_api_url}/processing-terminals/1234001/hosted-fields-sessions"
+        created = call("POST", url, headers, body)
+        assert created.status == 201
+        assert created.json()["token"] == emu.payroc_sessions[0].token
+        assert emu.payroc_authorize_calls == 1 and len(emu.payroc_requests) == 2
+        # The same port still serves Flex.
+        assert call("GET", f"{emu.base_url}/flex/v2/public-keys/{emu.signing_kid}").status == 200
+
+
+def test_payroc_faults_are_the_emulator_faults(payroc: PayrocEmulator) -> None:
+    token = bearer(payroc)
+    payroc.inject_fault("payroc-sessions", status=503, times=1)
+    assert payroc.active_fault("payroc-sessions") is not None
+    problem = assert_problem(create(payroc, token=token), 503)
+    assert problem["errors"] == [{"message": "Service offline"}]
+    assert create(payroc, token=token).status == 201
+    assert payroc.request_count("payroc-sessions") == 2
+    assert payroc.request_count("payroc-authorize") == 1
+    payroc.inject_fault("payroc-authorize", latency=0.2, times=1)
+    started = time.monotonic()
+    assert authorize(payroc).status == 200
+    assert time.monotonic() - started >= 0.2
+
+
+def test_payroc_follows_the_emulator_clock() -> None:
+    with PayrocEmulator(clock=EmulatorClock(frozen_at=START)) as payroc:
+        token = bearer(payroc)
+        payroc.clock.advance(3600)
+        assert_problem(create(payroc, token=token), 401)
+        created = create(payroc, token=bearer(payroc))
+        expected = datetime.fromtimestamp(START + 3600 + 600, tz=timezone.utc)
+        assert created.json()["expiresAt"] == expected.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -10,6 +10,8 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
 from emulator_helpers import (
     CARD_FIELDS,
     SESSIONS_PATH,
@@ -314,6 +316,35 @@ def test_p12_merchant_config_names_the_p12(p12_emu: FlexEmulator) -> None:
     assert config["run_environment"] == p12_emu.base_url
 
 
+def test_p12_friendly_name_has_cybersource_form(p12_emu: FlexEmulator) -> None:
+    """The official Node SDK picks the certificate whose friendly name contains ``cn=<alias>``."""
+    merchant = p12_emu.merchant("jwt_merchant")
+    assert merchant.p12_path is not None and merchant.p12_password is not None
+    with open(merchant.p12_path, "rb") as handle:
+        loaded = pkcs12.load_pkcs12(handle.read(), merchant.p12_password.encode())
+    assert loaded.cert is not None and loaded.cert.friendly_name is not None
+    expected = f"serialNumber={merchant.certificate_serial_number},CN=jwt_merchant"
+    assert loaded.cert.friendly_name.decode() == expected
+    # The official Python SDK picks it by subject CN instead: that stays the key alias.
+    [common_name] = loaded.cert.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert common_name.value == "jwt_merchant"
+
+
+@pytest.mark.parametrize("kind", ["HS256", "RS256"])
+def test_lower_case_request_method_is_accepted(p12_emu: FlexEmulator, client: Client, kind: str) -> None:
+    """The official Node SDK sends ``"request-method": "post"``; the Python SDK ``"POST"``."""
+    merchant = p12_emu.merchant("jwt_merchant")
+    body = _body()
+    claims = jwt_claims("jwt_merchant", body, now=p12_emu.clock.now(), **{"request-method": "post"})
+    if kind == "HS256":
+        headers = hs256_bearer(merchant.key_id, merchant.shared_secret, claims)
+    else:
+        assert merchant.p12_path is not None and merchant.p12_password is not None
+        headers = rs256_bearer(merchant.p12_path, merchant.p12_password, claims)
+    response = post(client, p12_emu, body, headers)
+    assert response.status == 201, response.headers.get("x-emulator-reason")
+
+
 def _rs256_with_other_key(merchant_id: str, serial: str, claims: dict[str, Any]) -> dict[str, str]:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jws({"alg": "RS256", "kid": serial, "typ": "JWT"}, claims, other)
@@ -345,6 +376,8 @@ JWT_CLAIM_REJECTIONS: list[tuple[str, dict[str, Any], str]] = [
     ("iat in the future", {"iat": 400, "exp": 600}, "iat"),
     ("wrong path", {"request-resource-path": "/flex/v2/tokens"}, "request-resource-path"),
     ("wrong method", {"request-method": "GET"}, "request-method"),
+    ("wrong method in lower case", {"request-method": "get"}, "request-method"),
+    ("non-string method", {"request-method": 1}, "request-method"),
     ("wrong digest algorithm", {"digestAlgorithm": "SHA-1"}, "digestAlgorithm"),
     ("iss of someone else", {"iss": "other"}, "iss"),
     ("non-integer iat", {"iat": "now"}, "iat"),

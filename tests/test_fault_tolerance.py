@@ -19,7 +19,6 @@ import os
 import threading
 import time
 import tracemalloc
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 
 import CyberSource
@@ -28,7 +27,7 @@ import urllib3
 from CyberSource.rest import ApiException, ApiTimeoutError, ApiTransportError
 
 from flex_ext.client import Card, FlexClient
-from flex_ext.emulator import FlexEmulator
+from flex_ext.emulator import FlexEmulator, LoopbackServer, Reply, Request
 from flex_ext.emulator.faults import OVERSIZED_BODY_BYTES, Fault
 from flex_ext.errors import (
     FlexError,
@@ -319,37 +318,21 @@ class _Redirector:
     """A loopback server that answers every request with ``307`` to ``target``."""
 
     def __init__(self, target: str) -> None:
-        hits: list[str] = []
+        self.hits: list[str] = []
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def respond(request: Request) -> Reply:
+            self.hits.append(request.method)
+            return Reply(307, {"Location": target + request.target})
 
-            def _answer(self) -> None:
-                hits.append(self.command)
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(307)
-                self.send_header("Location", target + self.path)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_GET = do_POST = _answer
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.hits = hits
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
+        self.server = LoopbackServer(respond, name="redirector")
+        self.url = self.server.url
 
     def __enter__(self) -> _Redirector:
-        self.thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.server.stop()
 
 
 def test_redirects_are_never_followed(emu: FlexEmulator) -> None:

@@ -1,6 +1,6 @@
 """The Payroc Hosted Fields client: validation, bearer tokens, idempotent retries, redaction.
 
-Wire tests run against flex_ext.emulator_payroc on 127.0.0.1, with one controllable clock
+Wire tests run against flex_ext.emulator (its Payroc side) on 127.0.0.1, with one controllable clock
 shared by the client's token provider and the emulator, and a recording sleep.
 """
 
@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 from conftest import _ROOT
 
-from flex_ext.emulator_payroc import PayrocEmulator
+from flex_ext.emulator import PayrocEmulator
 from flex_ext.errors import AuthenticationError, ConfigurationError, FlexError, HTTPError, TransportError
 from flex_ext.hosted_fields import (
     BearerTokenProvider,

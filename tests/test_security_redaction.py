@@ -42,8 +42,7 @@ import flex_ext.hosted_fields as hosted_module
 import flex_ext.jwe as jwe_module
 from flex_ext.cli import main as cli_main
 from flex_ext.client import Card, FlexClient
-from flex_ext.emulator import FlexEmulator
-from flex_ext.emulator_payroc import PayrocEmulator
+from flex_ext.emulator import FlexEmulator, PayrocEmulator
 from flex_ext.errors import (
     AuthenticationError,
     CardValidationError,
@@ -617,13 +616,7 @@ def test_hosted_fields(
         watch.raises(payroc_hosted_fields.rest.ApiException, "generated identity call, wrong key",
                      payroc_hosted_fields.IdentityApi(config(WRONG_API_KEY)).authorize, _host=payroc.identity_url)
         # A slow answer: the emulator's handler sleeps, so the client times out.
-        original = payroc._handle
-
-        def slow(*args: Any) -> Any:
-            time.sleep(0.3)
-            return original(*args)
-
-        monkeypatch.setattr(payroc, "_handle", slow)
+        payroc.inject_fault("payroc-sessions", latency=0.3, times=1)
         watch.raises(RequestTimeoutError, "timeout",
                      HostedFieldsClient(config(read_timeout=0.05, max_attempts=1)).create_hosted_fields_session,
                      "1234001", "payment", "1.7.0.261457")

@@ -42,7 +42,7 @@ def test_smoke_json_output() -> None:
     document = json.loads(result.stdout)
     assert document["ok"] is True
     assert [s["step"] for s in document["steps"]] == [
-        "start emulators", "capture context", "verify capture context", "tokenize test card", "verify transient token",
+        "start emulator", "capture context", "verify capture context", "tokenize test card", "verify transient token",
         "hosted fields session",
     ]
     assert all(isinstance(s["ms"], float) for s in document["steps"])
@@ -158,7 +158,7 @@ def test_a_failing_or_skipped_step_is_reported_by_name(monkeypatch, capsys) -> N
     document = json.loads(out.getvalue())
     assert document["ok"] is False
     assert [(s["step"], s["ok"]) for s in document["steps"]] == [
-        ("start emulators", True), ("capture context", True), ("not here", True), ("refuses", False)]
+        ("start emulator", True), ("capture context", True), ("not here", True), ("refuses", False)]
     assert document["steps"][2]["skipped"] == "nothing to do"
     assert document["steps"][3]["error"] == "StepFailed: expected HTTP status 201, got 200"
     assert capsys.readouterr().err == "flex-client: error: StepFailed: expected HTTP status 201, got 200\n"

@@ -1,12 +1,15 @@
-"""A loopback HTTP server that records exactly what a client sends, for wire tests."""
+"""A loopback HTTP server that records exactly what a client sends, for wire tests.
+
+Built on the project's one loopback server base (:class:`flex_ext.emulator.LoopbackServer`)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional
+
+from flex_ext.emulator import LoopbackServer, Request
+from flex_ext.emulator import Reply as Answer
 
 
 @dataclass
@@ -37,45 +40,25 @@ class CaptureServer:
         self.requests: list[Captured] = []
         self.reply = Reply()
         self.responder: Optional[Callable[[Captured], Reply]] = None
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                captured = Captured(self.command, self.path, list(self.headers.items()), body)
-                outer.requests.append(captured)
-                reply = outer.responder(captured) if outer.responder else outer.reply
-                if reply.delay:
-                    time.sleep(reply.delay)
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        self.server = LoopbackServer(self._respond, name="capture-server")
+        self.port = self.server.port
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "CaptureServer":
-        self._thread.start()
+    def _respond(self, request: Request) -> Answer:
+        captured = Captured(request.method, request.target, list(request.headers), request.body)
+        self.requests.append(captured)
+        reply = self.responder(captured) if self.responder else self.reply
+        if reply.delay:
+            time.sleep(reply.delay)
+        return Answer(reply.status, dict(reply.headers), reply.body)
+
+    def __enter__(self) -> CaptureServer:
+        self.server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     @property
     def last(self) -> Captured:

@@ -1,8 +1,19 @@
-"""A local CyberSource Flex API v2 sandbox for offline integration tests.
+"""A local checkout sandbox for offline integration tests: CyberSource Flex API v2,
+Microform and Unified Checkout capture contexts, and Payroc Hosted Fields, on one port.
 
 Start it in-process (``with FlexEmulator() as emu: ...``), from the command line
 (``python -m flex_ext.emulator --port 0``) or through the pytest plugin
-(``flex_ext.pytest_plugin``: fixtures ``flex_emulator`` and ``flex_merchant_config``).
+(``flex_ext.pytest_plugin``: ``flex_emulator``, ``flex_merchant_config``, ``payroc_config``,
+...). Layout: :mod:`.loopback` (the one loopback HTTP server base), :mod:`.server` (the
+route table, faults, error shapes), :mod:`.service` (keys, capture contexts, tokenization),
+:mod:`.contexts` (Microform / Unified Checkout requests), :mod:`.payroc`, :mod:`.auth`,
+:mod:`.faults`, :mod:`.clock`, :mod:`.keypool`.
+
+``POST /microform/v2/sessions``, ``POST /up/v1/capture-contexts`` and ``POST /uc/v1/sessions``
+authenticate exactly like ``/flex/v2/sessions`` and answer 201 with a capture context of
+type ``mf-2.1.0`` (``mf-2.0.0`` without ``allowedPaymentTypes``) or ``gda-0.10.0``; a bad
+request is a 400 in the flat shape, reason ``UNIFIEDPAYMENTS_VALIDATION_PARAMS``, one
+``details`` entry per problem. Payroc: see :mod:`.payroc`.
 
 It verifies what the real service verifies, with its own code (never the client's):
 
@@ -33,10 +44,12 @@ It verifies what the real service verifies, with its own code (never the client'
 from __future__ import annotations
 
 from .clock import EmulatorClock
-from .core import DEFAULT_CARD_FIELDS, DEFAULT_MERCHANT_ID, FlexEmulator
-from .faults import ENDPOINTS, Fault
+from .core import DEFAULT_CARD_FIELDS, DEFAULT_MERCHANT_ID, FlexEmulator, PayrocEmulator
+from .faults import ENDPOINT_ROUTES, ENDPOINTS, Fault
 from .fields import FIELD_PATHS
+from .loopback import LoopbackServer, Reply, Request
 from .merchants import Merchant
+from .payroc import CreatedSession, RecordedRequest
 from .service import DEFAULT_USAGE_LIMIT, TokenizationError
 
 __all__ = [
@@ -44,10 +57,17 @@ __all__ = [
     "DEFAULT_MERCHANT_ID",
     "DEFAULT_USAGE_LIMIT",
     "ENDPOINTS",
+    "ENDPOINT_ROUTES",
     "FIELD_PATHS",
+    "CreatedSession",
     "EmulatorClock",
     "Fault",
     "FlexEmulator",
+    "LoopbackServer",
     "Merchant",
+    "PayrocEmulator",
+    "RecordedRequest",
+    "Reply",
+    "Request",
     "TokenizationError",
 ]

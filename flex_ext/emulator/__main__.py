@@ -1,10 +1,14 @@
-"""``python -m flex_ext.emulator``: run the local Flex sandbox until SIGINT/SIGTERM.
+"""``python -m flex_ext.emulator``: run the local sandbox (Flex, Microform, Unified
+Checkout and Payroc Hosted Fields, one port) until SIGINT/SIGTERM.
 
 Prints exactly one JSON line on stdout once it is listening: ``base_url``,
-``run_environment``, ``tls``, ``ca_cert_path`` (TLS only), ``signing_kid``, ``pid``,
-``usage_limit`` and ``merchants`` (each with ``merchant_id``, ``merchant_keyid``,
-``merchant_secretkey`` and, for P12 merchants, ``keys_directory``, ``key_file_name``,
-``key_alias``, ``key_password``, ``p12_path``, ``certificate_serial_number``).
+``run_environment``, ``tls``, ``ssl_ca_file`` (TLS only; the merchant-config key of the
+same name), ``signing_kid``, ``pid``, ``usage_limit``, ``merchants`` (each with
+``merchant_id``, ``merchant_keyid``, ``merchant_secretkey`` and, for P12 merchants,
+``keys_directory``, ``key_file_name``, ``key_alias``, ``key_password``, ``p12_path``,
+``certificate_serial_number``) and ``payroc`` (``api_key``, ``identity_url``,
+``api_url``: the arguments of ``PayrocConfig``). A port already in use: one line on
+stderr, exit status 2.
 
 Merchant specs (``--merchant``, or ``FLEX_EMULATOR_MERCHANTS`` separated by commas or
 spaces) are ``MERCHANT_ID`` or ``MERCHANT_ID:KEY_ID:BASE64_SECRET`` or
@@ -15,6 +19,7 @@ secrets: command lines are visible to other local users.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -48,8 +53,9 @@ def _env_list(name: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m flex_ext.emulator",
-        description="Local CyberSource Flex API v2 sandbox on 127.0.0.1. Prints one JSON line, "
-        "then serves until SIGINT or SIGTERM.",
+        description="Local checkout sandbox on 127.0.0.1: CyberSource Flex API v2, Microform and "
+        "Unified Checkout capture contexts, and Payroc Hosted Fields, on one port. Prints one JSON "
+        "line (base_url, ssl_ca_file with --tls, merchants, payroc), then serves until SIGINT or SIGTERM.",
     )
     parser.add_argument(
         "--port",
@@ -61,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls",
         action="store_true",
         default=os.environ.get("FLEX_EMULATOR_TLS", "").lower() in _TRUE,
-        help="serve HTTPS with a generated CA; its path is in the JSON line (env FLEX_EMULATOR_TLS=1)",
+        help="serve HTTPS with a generated CA; its path is ssl_ca_file in the JSON line (env FLEX_EMULATOR_TLS=1)",
     )
     parser.add_argument(
         "--merchant",
@@ -93,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory for the CA certificate and P12 files (default: a temporary directory "
         "removed on exit; env FLEX_EMULATOR_STATE_DIR)",
     )
+    parser.add_argument(
+        "--payroc-api-key",
+        default=os.environ.get("FLEX_EMULATOR_PAYROC_API_KEY"),
+        help="API key Payroc's /authorize accepts (default: a random one, printed in the JSON line; "
+        "env FLEX_EMULATOR_PAYROC_API_KEY)",
+    )
     return parser
 
 
@@ -103,12 +115,13 @@ def describe(emulator: FlexEmulator) -> dict[str, Any]:
         "tls": emulator.tls,
     }
     if emulator.ca_cert_path is not None:
-        info["ca_cert_path"] = emulator.ca_cert_path
+        info["ssl_ca_file"] = emulator.ca_cert_path
     info.update(
         signing_kid=emulator.signing_kid,
         usage_limit=emulator.usage_limit,
         pid=os.getpid(),
         merchants=[merchant.public_summary() for merchant in emulator.merchants],
+        payroc=emulator.payroc_config(),
     )
     return info
 
@@ -135,6 +148,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         usage_limit=args.usage_limit,
         default_merchant=not specs and not p12_ids,
         state_dir=args.state_dir,
+        payroc_api_key=args.payroc_api_key,
     )
     try:
         for merchant_id, key_id, secret, portfolio_id in specs:
@@ -152,7 +166,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    emulator.start()
+    try:
+        emulator.start()
+    except OSError as exc:
+        emulator.stop()
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        sys.stderr.write(f"python -m flex_ext.emulator: port {args.port} on 127.0.0.1 is already in use\n")
+        return 2
     try:
         sys.stdout.write(json.dumps(describe(emulator)) + "\n")
         sys.stdout.flush()

@@ -188,7 +188,9 @@ def _check_jwt(request: SignedRequest, token: str, registry: MerchantRegistry, n
         raise AuthFailure("JWT iat is more than 5 minutes from the server clock")
     if now >= exp:
         raise AuthFailure("JWT has expired")
-    if claims.get("request-method") != request.method:
+    # Official clients disagree on case (Python "POST", Node "post"); the service takes both.
+    method_claim = claims.get("request-method")
+    if not isinstance(method_claim, str) or method_claim.upper() != request.method:
         raise AuthFailure("JWT request-method does not match")
     if claims.get("request-resource-path") != request.target:
         raise AuthFailure("JWT request-resource-path does not match")

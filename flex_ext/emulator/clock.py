@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 __all__ = ["EmulatorClock", "TimeSpec"]
 
@@ -32,11 +32,13 @@ def _to_epoch(moment: TimeSpec) -> float:
 class EmulatorClock:
     """Wall-clock time by default; ``freeze`` pins it, ``advance`` moves it.
 
-    When not frozen, ``advance`` adds a permanent offset to the real clock, so time keeps
-    flowing from the shifted point.
+    When not frozen, ``advance`` adds a permanent offset to the running clock, so time
+    keeps flowing from the shifted point. ``source`` replaces the wall clock (any
+    zero-argument callable returning epoch seconds, e.g. a test's fake clock).
     """
 
-    def __init__(self, frozen_at: Optional[TimeSpec] = None) -> None:
+    def __init__(self, frozen_at: Optional[TimeSpec] = None, source: Callable[[], float] = time.time) -> None:
+        self._source = source
         self._lock = threading.Lock()
         self._frozen: Optional[float] = None if frozen_at is None else _to_epoch(frozen_at)
         self._offset = 0.0
@@ -46,7 +48,7 @@ class EmulatorClock:
         with self._lock:
             if self._frozen is not None:
                 return self._frozen
-            return time.time() + self._offset
+            return self._source() + self._offset
 
     def now_datetime(self) -> datetime:
         """``now()`` as an aware UTC datetime."""
@@ -67,7 +69,7 @@ class EmulatorClock:
                 self._offset += float(seconds)
 
     def unfreeze(self) -> None:
-        """Return to the real wall clock (dropping any offset)."""
+        """Return to the running clock (dropping any offset)."""
         with self._lock:
             self._frozen = None
             self._offset = 0.0

@@ -1,4 +1,5 @@
-"""``FlexEmulator``: the in-process handle on a running local Flex sandbox."""
+"""``FlexEmulator``: the in-process handle on a running local sandbox (Flex, Microform,
+Unified Checkout and Payroc on one port); ``PayrocEmulator``: the same, named for Payroc."""
 
 from __future__ import annotations
 
@@ -6,18 +7,20 @@ import os
 import secrets
 import shutil
 import tempfile
-import threading
 from types import TracebackType
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, TypedDict, TypeVar, Union
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .clock import EmulatorClock
 from .faults import Fault, FaultBoard
 from .fields import parse_session_fields
+from .keypool import KeyPool
+from .loopback import LoopbackServer
 from .merchants import Merchant, MerchantRegistry, make_p12, new_key_id, new_shared_secret
 from .payments import PaymentService
-from .server import FlexHTTPServer
+from .payroc import CreatedSession, PayrocService, RecordedRequest
+from .server import EmulatorApp
 from .service import (
     CAPTURE_CONTEXT_LIFETIME,
     DEFAULT_USAGE_LIMIT,
@@ -26,9 +29,18 @@ from .service import (
 )
 from .tls import make_server_context
 
-__all__ = ["DEFAULT_CARD_FIELDS", "DEFAULT_MERCHANT_ID", "FlexEmulator"]
+__all__ = ["DEFAULT_CARD_FIELDS", "DEFAULT_MERCHANT_ID", "FlexEmulator", "PayrocEmulator"]
 
 DEFAULT_MERCHANT_ID = "emulator_merchant"
+_Emulator = TypeVar("_Emulator", bound="FlexEmulator")
+
+
+class PayrocSettings(TypedDict):
+    """The ``PayrocConfig`` arguments that reach an emulator (``PayrocConfig(**settings)``)."""
+
+    api_key: str
+    identity_url: str
+    api_url: str
 
 #: The sessions ``fields`` used when a helper is given none: a card with expiry, and an
 #: optional security code and type.
@@ -46,12 +58,17 @@ DEFAULT_CARD_FIELDS: dict[str, Any] = {
 
 
 class FlexEmulator:
-    """A local CyberSource Flex API v2 sandbox on 127.0.0.1.
+    """A local CyberSource checkout sandbox (and Payroc Hosted Fields) on 127.0.0.1.
 
     Use as a context manager (``with FlexEmulator() as emu:``) or call ``start()`` and
     ``stop()``. It verifies merchant signatures, issues capture contexts, decrypts JWEs
     and issues transient tokens like the real service (see the package docstring for
-    the choices where the real service's behaviour is not documented).
+    the choices where the real service's behaviour is not documented). The same port
+    serves Payroc's ``/authorize`` and hosted-fields sessions (``payroc_*`` members).
+
+    ``clock`` is an :class:`EmulatorClock` or any zero-argument callable returning epoch
+    seconds; ``key_pool_size`` bounds the one-time keys made ahead in the background
+    (0: every capture context makes its key on the spot).
     """
 
     def __init__(
@@ -59,7 +76,7 @@ class FlexEmulator:
         *,
         port: int = 0,
         tls: bool = False,
-        clock: Optional[EmulatorClock] = None,
+        clock: Union[EmulatorClock, Callable[[], float], None] = None,
         usage_limit: int = DEFAULT_USAGE_LIMIT,
         context_lifetime: int = CAPTURE_CONTEXT_LIFETIME,
         token_lifetime: int = TRANSIENT_TOKEN_LIFETIME,
@@ -67,27 +84,37 @@ class FlexEmulator:
         state_dir: Optional[str] = None,
         signing_key: Optional[rsa.RSAPrivateKey] = None,
         signing_kid: Optional[str] = None,
+        payroc_api_key: Optional[str] = None,
+        key_pool_size: int = 8,
     ) -> None:
         self._port = port
         self._tls = tls
         self._own_state_dir = state_dir is None
         self._state_dir = state_dir or tempfile.mkdtemp(prefix="flex-emulator-")
+        if clock is None:
+            clock = EmulatorClock()
+        elif not isinstance(clock, EmulatorClock):
+            clock = EmulatorClock(source=clock)
         self._service = FlexService(
-            clock or EmulatorClock(),
+            clock,
             usage_limit=usage_limit,
             context_lifetime=context_lifetime,
             token_lifetime=token_lifetime,
             signing_key=signing_key,
             signing_kid=signing_kid,
+            key_pool=KeyPool(key_pool_size),
         )
-        # Payments survive a restart only in a state_dir the caller chose.
-        state_file = None if self._own_state_dir else os.path.join(self._state_dir, "payments.jsonl")
-        self._payments = PaymentService(lambda: self._service.clock.now(), state_file)
-        self._service.on_token_issued = self._payments.register_token
         self._registry = MerchantRegistry()
         self._faults = FaultBoard()
-        self._server: Optional[FlexHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._payroc = PayrocService(clock, api_key=payroc_api_key)
+        # Payments survive a restart only in a state_dir the caller chose.
+        state_file = None if self._own_state_dir else os.path.join(self._state_dir, "payments.jsonl")
+        self._payments = PaymentService(clock.now, state_file)
+        self._service.on_token_issued = self._payments.register_token
+        self._app = EmulatorApp(
+            self._service, self._registry, self._payroc, self._faults, self._state_dir, self._payments
+        )
+        self._server: Optional[LoopbackServer] = None
         self._ca_cert_path: Optional[str] = None
         self._default_merchant_id: Optional[str] = None
         if default_merchant:
@@ -95,37 +122,34 @@ class FlexEmulator:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> FlexEmulator:
+    def start(self: _Emulator) -> _Emulator:
         """Bind 127.0.0.1 and serve in a background thread. Returns ``self``."""
         if self._server is not None:
             return self
         ssl_context = None
         if self._tls:
             ssl_context, self._ca_cert_path = make_server_context(self._state_dir)
-        server = FlexHTTPServer(self._port, self._service, self._registry, self._faults, ssl_context, self._payments)
-        self._server = server
+        self._server = LoopbackServer(
+            self._app,
+            port=self._port,
+            ssl_context=ssl_context,
+            on_body_error=self._app.body_error,
+            name="flex-emulator",
+        ).start()
         self._service.origin = self.base_url
-        # A short poll interval keeps stop() fast (shutdown waits for one poll).
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="flex-emulator", daemon=True
-        )
-        self._thread.start()
+        self._payroc.api_url = self.base_url + "/v1"
         return self
 
     def stop(self) -> None:
-        """Stop serving, drop open connections and delete the files it created."""
+        """Stop serving, drop open connections, stop the key pool and delete the files it created."""
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+            server.stop()
+        self._service.key_pool.stop()
         if self._own_state_dir:
             shutil.rmtree(self._state_dir, ignore_errors=True)
 
-    def __enter__(self) -> FlexEmulator:
+    def __enter__(self: _Emulator) -> _Emulator:
         return self.start()
 
     def __exit__(
@@ -136,7 +160,7 @@ class FlexEmulator:
     ) -> None:
         self.stop()
 
-    def _running(self) -> FlexHTTPServer:
+    def _running(self) -> LoopbackServer:
         if self._server is None:
             raise RuntimeError("the emulator is not running; call start() first")
         return self._server
@@ -149,7 +173,7 @@ class FlexEmulator:
 
     @property
     def port(self) -> int:
-        return int(self._running().server_address[1])
+        return self._running().port
 
     @property
     def tls(self) -> bool:
@@ -188,6 +212,7 @@ class FlexEmulator:
     @clock.setter
     def clock(self, clock: EmulatorClock) -> None:
         self._service.clock = clock
+        self._payroc.clock = clock
 
     @property
     def usage_limit(self) -> int:
@@ -199,6 +224,11 @@ class FlexEmulator:
         if value < 1:
             raise ValueError("usage_limit must be at least 1")
         self._service.usage_limit = value
+
+    @property
+    def spare_keys(self) -> int:
+        """One-time keys made ahead by the background pool and not yet used."""
+        return len(self._service.key_pool)
 
     # -- merchants ----------------------------------------------------------------------
 
@@ -305,8 +335,11 @@ class FlexEmulator:
         times: Optional[int] = None,
         oversized_body: bool = False,
         truncated_body: bool = False,
+        after_processing: bool = False,
     ) -> Fault:
-        """Make ``endpoint`` (one of :data:`~flex_ext.emulator.faults.ENDPOINTS`) misbehave.
+        """Make ``endpoint`` (a name of :data:`~flex_ext.emulator.faults.ENDPOINTS`:
+        "sessions", "public-keys", "tokens", "microform-sessions", "uc-capture-contexts",
+        "uc-sessions", "payroc-authorize", "payroc-sessions") misbehave.
 
         ``times=N`` affects the next N requests only; ``None`` until ``clear_faults``.
         See :class:`~flex_ext.emulator.faults.Fault` for the effects.
@@ -320,6 +353,7 @@ class FlexEmulator:
             times=times,
             oversized_body=oversized_body,
             truncated_body=truncated_body,
+            after_processing=after_processing,
         )
         self._faults.set(endpoint, fault)
         return fault
@@ -332,7 +366,7 @@ class FlexEmulator:
         return self._faults.active(endpoint)
 
     def request_count(self, endpoint: Optional[str] = None) -> int:
-        """Requests received on ``endpoint`` (all Flex endpoints when None), faults included."""
+        """Requests received on ``endpoint`` (all endpoints when None), faults included."""
         return self._faults.count(endpoint)
 
     def reset_request_counts(self) -> None:
@@ -390,3 +424,171 @@ class FlexEmulator:
         """
         context = capture_context or self.issue_capture_context()
         return self._service.tokenize_data(context, data)
+
+    def mint_transient_token(
+        self,
+        capture_context: str,
+        card: Optional[Mapping[str, str]] = None,
+        data: Optional[Mapping[str, Any]] = None,
+    ) -> str:
+        """The transient token a browser (Microform, Unified Checkout or a Flex API client)
+        would get for ``capture_context``, without a browser, a JWE or HTTP.
+
+        ``card`` holds ``paymentInformation.card`` members (``number``, ``securityCode``,
+        ``expirationMonth``, ``expirationYear``, ``type``); default: the Visa test card
+        4111 1111 1111 1111, expiring in December three years from the emulator clock.
+        ``data`` adds other members (e.g. ``{"orderInformation": {"billTo": {...}}}``).
+        It goes through the tokens endpoint's code: undeclared fields, Luhn, expiry and the
+        usage limit raise :class:`TokenizationError` exactly as ``POST /flex/v2/tokens`` does.
+        """
+        if card is None:
+            card = {
+                "number": "4111111111111111",
+                "expirationMonth": "12",
+                "expirationYear": str(self.clock.now_datetime().year + 3),
+            }
+        tree: dict[str, Any] = dict(data or {})
+        payment = dict(tree.get("paymentInformation") or {})
+        payment["card"] = {**dict(payment.get("card") or {}), **dict(card)}
+        tree["paymentInformation"] = payment
+        return self.issue_transient_token(tree, capture_context)
+
+    # -- Payroc (Hosted Fields) -------------------------------------------------------------
+
+    @property
+    def payroc_api_key(self) -> str:
+        """The API key Payroc's ``/authorize`` accepts."""
+        return self._payroc.api_key
+
+    @property
+    def payroc_identity_url(self) -> str:
+        """Base URL of the Payroc Identity service (``POST {url}/authorize``): the emulator's."""
+        return self.base_url
+
+    @property
+    def payroc_api_url(self) -> str:
+        """Base URL of the Payroc API, with its ``/v1`` prefix."""
+        return self.base_url + "/v1"
+
+    def payroc_config(self) -> PayrocSettings:
+        """Keyword arguments of :class:`flex_ext.hosted_fields.PayrocConfig` that reach this
+        emulator: ``PayrocConfig(**emulator.payroc_config())``."""
+        return {
+            "api_key": self.payroc_api_key,
+            "identity_url": self.payroc_identity_url,
+            "api_url": self.payroc_api_url,
+        }
+
+    @property
+    def payroc_sessions(self) -> list[CreatedSession]:
+        """Hosted-fields sessions really created (idempotent replays not counted)."""
+        return self._payroc.sessions
+
+    @property
+    def payroc_authorize_calls(self) -> int:
+        """``/authorize`` requests that reached the handler (accepted or not)."""
+        return self._payroc.authorize_calls
+
+    @property
+    def payroc_requests(self) -> list[RecordedRequest]:
+        """Payroc requests received (the last 1,000), in order, without credential headers."""
+        return self._payroc.requests
+
+    def revoke_payroc_tokens(self) -> None:
+        """Invalidate every Payroc bearer token issued so far."""
+        self._payroc.revoke_tokens()
+
+
+class PayrocEmulator(FlexEmulator):
+    """The emulator under its Payroc names (same server, faults and clock as :class:`FlexEmulator`).
+
+    ``identity_url``, ``api_url``, ``api_key``, ``sessions``, ``sessions_created``,
+    ``authorize_calls`` and ``requests`` are the ``payroc_*`` members of the emulator::
+
+        with PayrocEmulator() as payroc:
+            config = PayrocConfig(**payroc.payroc_config())
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        clock: Union[EmulatorClock, Callable[[], float], None] = None,
+        port: int = 0,
+        tls: bool = False,
+    ) -> None:
+        super().__init__(port=port, tls=tls, clock=clock, default_merchant=False, payroc_api_key=api_key)
+
+    def __repr__(self) -> str:
+        return f"PayrocEmulator({self.base_url if self._server is not None else 'stopped'})"
+
+    @property
+    def identity_url(self) -> str:
+        return self.payroc_identity_url
+
+    @property
+    def api_url(self) -> str:
+        return self.payroc_api_url
+
+    @property
+    def api_key(self) -> str:
+        return self.payroc_api_key
+
+    @property
+    def sessions(self) -> list[CreatedSession]:
+        return self.payroc_sessions
+
+    @property
+    def token_lifetime(self) -> int:
+        """``expires_in`` of the bearer tokens ``/authorize`` issues (3600 by default)."""
+        return self._payroc.token_lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, seconds: int) -> None:
+        self._payroc.token_lifetime = seconds
+
+    @property
+    def session_lifetime(self) -> int:
+        """Seconds until a hosted-fields session token expires (600 by default)."""
+        return self._payroc.session_lifetime
+
+    @session_lifetime.setter
+    def session_lifetime(self, seconds: int) -> None:
+        self._payroc.session_lifetime = seconds
+
+    @property
+    def sessions_created(self) -> int:
+        return len(self.payroc_sessions)
+
+    @property
+    def authorize_calls(self) -> int:
+        return self.payroc_authorize_calls
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.payroc_requests
+
+    def session_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.payroc_requests if r.path.split("?", 1)[0].endswith("/hosted-fields-sessions")]
+
+    def revoke_tokens(self) -> None:
+        self.revoke_payroc_tokens()
+
+    def fail_next(
+        self, count: int = 1, *, status: int = 500, endpoint: str = "sessions", after_processing: bool = False
+    ) -> None:
+        """``inject_fault("payroc-<endpoint>", status=status, times=count, ...)``; endpoint
+        ``"sessions"``, ``"authorize"`` or ``"any"`` (both)."""
+        for name in self._payroc_endpoints(endpoint):
+            self.inject_fault(name, status=status, times=count, after_processing=after_processing)
+
+    def reset_next(self, count: int = 1, *, endpoint: str = "sessions", after_processing: bool = False) -> None:
+        """``inject_fault("payroc-<endpoint>", reset=True, times=count, ...)``."""
+        for name in self._payroc_endpoints(endpoint):
+            self.inject_fault(name, reset=True, times=count, after_processing=after_processing)
+
+    @staticmethod
+    def _payroc_endpoints(endpoint: str) -> tuple[str, ...]:
+        if endpoint not in ("sessions", "authorize", "any"):
+            raise ValueError("endpoint must be 'sessions', 'authorize' or 'any'")
+        return ("payroc-sessions", "payroc-authorize") if endpoint == "any" else (f"payroc-{endpoint}",)

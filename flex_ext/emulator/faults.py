@@ -1,4 +1,5 @@
-"""Fault injection per endpoint, so client retry and error paths can be tested.
+"""Fault injection per endpoint, for every emulated service (Flex, Microform, Unified
+Checkout, Payroc), so client retry and error paths can be tested.
 
 One fault at a time per endpoint; setting a new one replaces the old. A fault with
 ``times=N`` applies to the next N requests of that endpoint and then clears itself
@@ -11,12 +12,29 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from .payments import PAYMENT_ENDPOINTS
+__all__ = ["ENDPOINTS", "ENDPOINT_ROUTES", "OVERSIZED_BODY_BYTES", "Fault", "FaultBoard"]
 
-__all__ = ["ENDPOINTS", "OVERSIZED_BODY_BYTES", "Fault", "FaultBoard"]
-
-#: Endpoint names used by fault injection and request counters.
-ENDPOINTS = ("sessions", "public-keys", "tokens", *PAYMENT_ENDPOINTS)
+#: Endpoint names used by fault injection and request counters, with their routes.
+ENDPOINT_ROUTES = {
+    "sessions": "POST /flex/v2/sessions",
+    "public-keys": "GET /flex/v2/public-keys/{kid}",
+    "tokens": "POST /flex/v2/tokens",
+    "microform-sessions": "POST /microform/v2/sessions",
+    "uc-capture-contexts": "POST /up/v1/capture-contexts",
+    "uc-sessions": "POST /uc/v1/sessions",
+    "payroc-authorize": "POST /authorize",
+    "payroc-sessions": "POST /v1/processing-terminals/{id}/hosted-fields-sessions",
+    # The checkout sandbox (payments.py): one name per kind of follow-on.
+    "payments": "POST /pts/v2/payments, PATCH /pts/v2/payments/{id}",
+    "captures": "POST /pts/v2/payments/{id}/captures",
+    "reversals": "POST /pts/v2/payments/{id}/reversals, POST /pts/v2/reversals",
+    "refunds": "POST /pts/v2/payments/{id}/refunds, POST /pts/v2/captures/{id}/refunds",
+    "voids": "POST /pts/v2/{payments,captures,refunds,credits}/{id}/voids, POST /pts/v2/voids",
+    "credits": "POST /pts/v2/credits",
+    "transactions": "GET /tss/v2/transactions/{id}",
+    "payment-details": "GET /up/v1/payment-details/{token}, GET /flex/v2/payment-details/{jti}",
+}
+ENDPOINTS = tuple(ENDPOINT_ROUTES)
 
 
 #: Size of the body sent by an ``oversized_body`` fault: above the client's 10 MiB cap.
@@ -30,7 +48,9 @@ class Fault:
 
     ``oversized_body`` pads the (otherwise valid) body with trailing whitespace to
     :data:`OVERSIZED_BODY_BYTES`; ``truncated_body`` announces the full ``Content-Length``,
-    sends half of the body and closes the connection.
+    sends half of the body and closes the connection. ``after_processing`` (with ``status``
+    or ``reset``) lets the request take effect first and only replaces its answer, as when
+    a response is lost on the way back.
     """
 
     latency: float = 0.0
@@ -41,6 +61,7 @@ class Fault:
     times: Optional[int] = None
     oversized_body: bool = False
     truncated_body: bool = False
+    after_processing: bool = False
 
     def __post_init__(self) -> None:
         if self.latency < 0:
@@ -54,6 +75,8 @@ class Fault:
             or self.oversized_body or self.truncated_body
         ):
             raise ValueError("a fault needs at least one effect")
+        if self.after_processing and not (self.status or self.reset):
+            raise ValueError("after_processing needs a status or reset")
 
 
 class FaultBoard:

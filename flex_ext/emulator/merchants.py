@@ -127,7 +127,9 @@ def make_p12(directory: str, merchant_id: str, key_alias: str, password: str) ->
     """Write ``<directory>/<merchant_id>.p12`` (RSA-2048 key + self-signed certificate).
 
     Returns (path, subject serialNumber, certificate). The subject CN is the key alias,
-    which is how the official SDK picks the certificate out of the P12.
+    which is how the official Python SDK picks the certificate out of the P12; the bags'
+    friendly name is ``serialNumber=<serial>,CN=<key alias>`` as in CyberSource's own P12
+    files, which is how the official Node SDK picks it (``cn=<keyAlias>``, any case).
     """
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     serial_attr = "".join(secrets.choice("0123456789") for _ in range(20))
@@ -150,7 +152,7 @@ def make_p12(directory: str, merchant_id: str, key_alias: str, password: str) ->
         .sign(key, hashes.SHA256())
     )
     data = pkcs12.serialize_key_and_certificates(
-        key_alias.encode("utf-8"),
+        f"serialNumber={serial_attr},CN={key_alias}".encode(),
         key,
         cert,
         None,

@@ -1,381 +1,305 @@
-"""HTTP layer of the emulator: routing, body reading, error shapes, fault effects, TLS.
+"""The emulator's request dispatch: one route table, faults, error shapes, every endpoint.
 
-Request and response bodies are never logged; the debug log holds method, route and
+:class:`EmulatorApp` is the ``respond`` callable of a :class:`~.loopback.LoopbackServer`.
+``ROUTES`` is the one place that maps (method, path) to an endpoint name (the name fault
+injection and request counters use) and ``EmulatorApp._handlers`` maps endpoint names to
+handlers. A new endpoint is one ``ROUTES`` entry, one ``faults.ENDPOINT_ROUTES`` entry
+(its documented name and route template) and one handler ``(request, path parameter) ->
+Reply``. The app holds everything a handler may need: the Flex service (keys, capture
+contexts, issued transient tokens), the merchants, the Payroc service, the faults, the
+clock and the state directory.
+
+Request and response bodies are never logged; the debug log holds method, path and
 status only.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import logging
-import socket
-import ssl
-import struct
-import threading
+import re
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional, cast
-from urllib.parse import unquote, urlsplit
+from typing import Any, Callable, Optional, Union
+from urllib.parse import unquote
 
 from .auth import AuthFailure, SignedRequest, authenticate
-from .faults import OVERSIZED_BODY_BYTES, Fault, FaultBoard
+from .clock import EmulatorClock
+from .contexts import ContextSpec, RequestProblem, microform_context, unified_checkout_context
+from .faults import ENDPOINT_ROUTES, OVERSIZED_BODY_BYTES, Fault, FaultBoard
 from .fields import FieldProblem, parse_session_fields
 from .jose import parse_json_object
-from .merchants import MerchantRegistry
-from .payments import PAYMENT_ENDPOINTS, PaymentService, route
+from .loopback import BodyError, Reply, Request
+from .merchants import Merchant, MerchantRegistry
+from .payments import PAYMENT_ENDPOINTS, PaymentService
+from .payments import route as payment_route
+from .payroc import PayrocService, payroc_problem
 from .service import FlexService, TokenizationError
 
-__all__ = ["FlexHTTPServer"]
+__all__ = ["ROUTES", "EmulatorApp"]
 
 _log = logging.getLogger("flex_ext.emulator")
 
-MAX_BODY_BYTES = 1024 * 1024
 _INFORMATION_LINK = "https://developer.cybersource.com/api/reference/api-reference.html"
 _AUTH_HEADERS = ("host", "date", "digest", "signature", "authorization", "v-c-merchant-id")
 
-Response = tuple[int, dict[str, str], bytes]
+#: (path pattern, endpoint name, method). A pattern's one group is the path parameter.
+ROUTES: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"/flex/v2/sessions"), "sessions", "POST"),
+    (re.compile(r"/flex/v2/tokens"), "tokens", "POST"),
+    (re.compile(r"/flex/v2/public-keys/([^/]+)"), "public-keys", "GET"),
+    (re.compile(r"/microform/v2/sessions"), "microform-sessions", "POST"),
+    (re.compile(r"/up/v1/capture-contexts"), "uc-capture-contexts", "POST"),
+    (re.compile(r"/uc/v1/sessions"), "uc-sessions", "POST"),
+    (re.compile(r"/authorize"), "payroc-authorize", "POST"),
+    (re.compile(r"/v1/processing-terminals/([^/]*)/hosted-fields-sessions"), "payroc-sessions", "POST"),
+]
 
 
 def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
 
 
-def _flat_error(status: int, reason: str, message: str, details: list[tuple[str, str]] = ()) -> Response:  # type: ignore[assignment]
+def _flat_error(status: int, reason: str, message: str, details: Optional[list[tuple[str, str]]] = None) -> Reply:
     body = {
         "correlationId": str(uuid.uuid4()),
-        "details": [{"location": loc, "message": msg} for loc, msg in details],
+        "details": [{"location": loc, "message": msg} for loc, msg in details or []],
         "informationLink": _INFORMATION_LINK,
         "message": message,
         "reason": reason,
     }
-    return status, {"Content-Type": "application/json", "x-emulator-reason": message}, _json(body)
+    return Reply(status, {"Content-Type": "application/json", "x-emulator-reason": message}, _json(body))
 
 
 def _digest_header(body: bytes) -> str:
     return "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
 
 
-class _BodyError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+def _is_payroc(path: str) -> bool:
+    """Payroc's paths answer errors in Payroc's problem shape."""
+    return path == "/authorize" or path.startswith("/v1/")
 
 
-class FlexHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP(S) server bound to loopback that serves the Flex endpoints."""
+def _route(method: str, path: str) -> tuple[Optional[str], str, str]:
+    """(endpoint name, path parameter, allowed methods) of a request: the endpoint is None
+    when no route has this path, or when routes have it but none for this method (405)."""
+    sandbox = payment_route(path)  # the checkout sandbox keeps its own route table
+    if sandbox is not None:
+        return (sandbox[0], "", method) if sandbox[1] == method else (None, "", sandbox[1])
+    allowed = []
+    for pattern, endpoint, route_method in ROUTES:
+        match = pattern.fullmatch(path)
+        if match:
+            if route_method == method:
+                return endpoint, unquote(match.group(1)) if pattern.groups else "", method
+            allowed.append(route_method)
+    return None, "", ", ".join(allowed)
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+
+class EmulatorApp:
+    """Routes each request, applies the armed fault, and answers in the service's shapes."""
 
     def __init__(
         self,
-        port: int,
         service: FlexService,
         registry: MerchantRegistry,
+        payroc: PayrocService,
         faults: FaultBoard,
-        ssl_context: Optional[ssl.SSLContext] = None,
-        payments: Optional[PaymentService] = None,
+        state_dir: str,
+        payments: PaymentService,
     ) -> None:
         self.service = service
         self.payments = payments
         self.registry = registry
+        self.payroc = payroc
         self.faults = faults
-        self.ssl_context = ssl_context
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        connection: socket.socket = request
-        # Headers and body go out in two writes: with Nagle on, the body waits for the
-        # client's delayed ACK of the headers (about 40 ms on Linux) on every response.
-        with contextlib.suppress(OSError):
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.ssl_context is not None:
-            # The handshake runs here, in the connection's own thread, not in accept().
-            request.settimeout(10)
-            try:
-                connection = self.ssl_context.wrap_socket(request, server_side=True)
-            except (OSError, ssl.SSLError):
-                _log.debug("TLS handshake failed")
-                return
-        with self._connections_lock:
-            self._connections.add(connection)
-        try:
-            _Handler(connection, client_address, self)
-        finally:
-            with self._connections_lock:
-                self._connections.discard(connection)
-            if connection is not request:
-                connection.close()
-
-    def close_connections(self) -> None:
-        """Drop open keep-alive connections (on stop), so no client waits on a dead server."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        _log.debug("connection ended with an error", exc_info=False)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FlexEmulator"
-    sys_version = ""
-    timeout = 30
+        self.state_dir = state_dir
+        self._handlers: dict[str, Callable[[Request, str], Reply]] = {
+            "sessions": self._flex_sessions,
+            "tokens": self._tokens,
+            "public-keys": self._public_key,
+            "microform-sessions": lambda request, _: self._product_context(request, microform_context),
+            "uc-capture-contexts": lambda request, _: self._product_context(request, unified_checkout_context),
+            "uc-sessions": lambda request, _: self._product_context(request, unified_checkout_context),
+            "payroc-authorize": lambda request, _: self.payroc.authorize(request),
+            "payroc-sessions": self.payroc.create_session,
+            **dict.fromkeys(PAYMENT_ENDPOINTS, self._checkout),
+        }
 
     @property
-    def app(self) -> FlexHTTPServer:
-        return cast(FlexHTTPServer, self.server)
+    def clock(self) -> EmulatorClock:
+        return self.service.clock
 
-    def version_string(self) -> str:
-        return "FlexEmulator"
+    # -- plumbing -------------------------------------------------------------------------
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Silenced: the stdlib writes every request line to stderr."""
+    def body_error(self, request: Request, error: BodyError) -> Reply:
+        """The answer to a request whose body could not be read (bad framing, too large)."""
+        if _is_payroc(request.path):
+            return payroc_problem(error.status, f"The body is too large or its framing is invalid: {error.message}")
+        return _flat_error(error.status, "INVALID_REQUEST", error.message)
 
-    # -- request plumbing ---------------------------------------------------------------
+    def __call__(self, request: Request) -> Reply:
+        endpoint, parameter, allowed = _route(request.method, request.path)
+        reply = self._serve(endpoint, parameter, request) if endpoint else self._no_route(request, allowed)
+        # The route's template, never the path itself: paths can hold tokens and ids.
+        route = ENDPOINT_ROUTES[endpoint] if endpoint else f"{request.method} (no route)"
+        _log.debug("%s -> %s", route, "reset" if reply.reset else reply.status)
+        return reply
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
+    def _no_route(self, request: Request, allowed: str) -> Reply:
+        payroc = _is_payroc(request.path)
+        if not allowed:
+            if payroc:
+                return payroc_problem(404, "No such resource")
+            return _flat_error(404, "NOT_FOUND", "no such resource")
+        if payroc:
+            reply = payroc_problem(405, f"Use {allowed}")
+        else:
+            reply = _flat_error(405, "METHOD_NOT_ALLOWED", f"use {allowed}")
+        reply.headers["Allow"] = allowed
+        return reply
 
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            size = 0
-            while True:
-                line = self.rfile.readline(1024)
-                try:
-                    chunk_size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise _BodyError(400, "malformed chunked body") from None
-                if chunk_size == 0:
-                    while self.rfile.readline(1024).strip():
-                        pass
-                    break
-                size += chunk_size
-                if size > MAX_BODY_BYTES:
-                    raise _BodyError(413, "request body too large")
-                chunks.append(self.rfile.read(chunk_size))
-                self.rfile.readline(1024)
-            return b"".join(chunks)
-        length_text = self.headers.get("Content-Length")
-        if length_text is None:
-            return b""
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise _BodyError(400, "bad Content-Length") from None
-        if length < 0:
-            raise _BodyError(400, "bad Content-Length")
-        if length > MAX_BODY_BYTES:
-            raise _BodyError(413, "request body too large")
-        return self.rfile.read(length)
-
-    def _route(self, method: str) -> tuple[Optional[str], Optional[str], str]:
-        """(endpoint name, public-key kid, allowed method) for the request path."""
-        path = urlsplit(self.path).path
-        payment_route = route(path) if self.app.payments is not None else None
-        if payment_route is not None:
-            return payment_route[0], None, payment_route[1]
-        if path == "/flex/v2/sessions":
-            return "sessions", None, "POST"
-        if path == "/flex/v2/tokens":
-            return "tokens", None, "POST"
-        prefix = "/flex/v2/public-keys/"
-        if path.startswith(prefix) and len(path) > len(prefix) and "/" not in path[len(prefix) :]:
-            return "public-keys", unquote(path[len(prefix) :]), "GET"
-        return None, None, ""
-
-    def _dispatch(self, method: str) -> None:
-        endpoint, kid, allowed = self._route(method)
-        try:
-            body = self._read_body()
-        except _BodyError as exc:
-            self.close_connection = True
-            self._send(*_flat_error(exc.status, "INVALID_REQUEST", str(exc)))
-            return
-        if endpoint is None:
-            self._send(*_flat_error(404, "NOT_FOUND", "no such resource"))
-            return
-        if method != allowed:
-            status, headers, payload = _flat_error(405, "METHOD_NOT_ALLOWED", f"use {allowed}")
-            headers["Allow"] = allowed
-            self._send(status, headers, payload)
-            return
-        fault = self.app.faults.on_request(endpoint)
+    def _serve(self, endpoint: str, parameter: str, request: Request) -> Reply:
+        fault = self.faults.on_request(endpoint)
         if fault is not None and fault.latency:
             time.sleep(fault.latency)
-        if fault is not None and fault.reset:
-            self._reset()
-            return
+        replaces_answer = fault is not None and bool(fault.reset or fault.status)
+        handled = fault is None or fault.after_processing or not replaces_answer
+        reply = self._handle(endpoint, parameter, request) if handled else None
+        if fault is not None:
+            reply = self._apply(fault, endpoint, reply)
+        assert reply is not None
+        if endpoint.startswith("payroc-"):
+            self.payroc.record(request, None if reply.reset else reply.status)
+        return reply
+
+    def _handle(self, endpoint: str, parameter: str, request: Request) -> Reply:
         try:
-            if endpoint in PAYMENT_ENDPOINTS:
-                response = self._payments(method, body, fault)
-            elif fault is not None and fault.status is not None:
-                response = self._injected_error(endpoint, fault.status)
-            elif endpoint == "sessions":
-                response = self._sessions(body)
-            elif endpoint == "tokens":
-                response = self._tokens(body)
-            else:
-                response = self._public_key(kid or "")
+            return self._handlers[endpoint](request, parameter)
         except Exception:
             # A bug in the emulator must look like a server error, not a dropped connection.
             # No traceback in the log: locals could hold request data.
-            _log.debug("%s %s failed inside the emulator", method, endpoint)
-            response = self._injected_error(endpoint, 500, "emulator internal error")
-        if fault is not None:
-            response = self._apply(fault, response)
-        _log.debug("%s %s -> %d", method, endpoint, response[0])
-        if fault is not None and fault.truncated_body:
-            self._send_truncated(*response)
-            return
-        self._send(*response)
+            _log.debug("%s %s failed inside the emulator", request.method, endpoint)
+            return self._injected_error(endpoint, 500, "emulator internal error")
 
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _send_truncated(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        """Announce the whole body, send half of it, then close the connection."""
-        self.close_connection = True
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body[: len(body) // 2])
-
-    def _reset(self) -> None:
-        """Close the socket with an RST and no response at all."""
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        with contextlib.suppress(OSError):
-            self.connection.close()
-
-    @staticmethod
-    def _injected_error(endpoint: str, status: int, message: str = "injected fault") -> Response:
-        if endpoint == "tokens":
-            reason = "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR"
-            error = TokenizationError(status, reason, message)
-            return status, {"Content-Type": "application/json", "x-emulator-reason": message}, _json(error.body())
-        return _flat_error(status, "SERVER_ERROR" if status >= 500 else "INVALID_REQUEST", message)
-
-    @staticmethod
-    def _apply(fault: Fault, response: Response) -> Response:
-        status, headers, body = response
-        headers = dict(headers)
+    def _apply(self, fault: Fault, endpoint: str, reply: Optional[Reply]) -> Reply:
+        """The answer once ``fault`` is applied (``reply`` is None when the request was not handled)."""
+        if fault.reset:
+            return Reply(reset=True)
+        if fault.status is not None:
+            reply = self._injected_error(endpoint, fault.status)
+        assert reply is not None
+        # Body effects apply to whichever answer goes out, the real one or the injected error.
+        headers, body = dict(reply.headers), reply.body
         if fault.malformed_body:
             body = body[: len(body) // 2] if len(body) > 1 else b"{"
-            if "Digest" in headers:
-                headers["Digest"] = _digest_header(body)
         if fault.oversized_body:
             # Still a valid body (JSON and JWTs allow trailing whitespace): only its size is wrong.
             body = body + b" " * max(0, OVERSIZED_BODY_BYTES - len(body))
-            if "Digest" in headers:
-                headers["Digest"] = _digest_header(body)
-        if fault.wrong_digest:
-            headers["Digest"] = _digest_header(body + b"\x00")
-        return status, headers, body
+        if "Digest" in headers or fault.wrong_digest:
+            headers["Digest"] = _digest_header(body + (b"\x00" if fault.wrong_digest else b""))
+        return Reply(reply.status, headers, body, truncated=fault.truncated_body)
 
-    # -- endpoints ----------------------------------------------------------------------
+    def _injected_error(self, endpoint: str, status: int, message: str = "injected fault") -> Reply:
+        if endpoint.startswith("payroc-"):
+            detail = "We are unable to process your request at this time"
+            return payroc_problem(status, detail, [{"message": "Service offline"}])
+        if endpoint in PAYMENT_ENDPOINTS:
+            return Reply(*self.payments.injected_error(status))
+        if endpoint == "tokens":
+            reason = "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR"
+            error = TokenizationError(status, reason, message)
+            headers = {"Content-Type": "application/json", "x-emulator-reason": message}
+            return Reply(status, headers, _json(error.body()))
+        return _flat_error(status, "SERVER_ERROR" if status >= 500 else "INVALID_REQUEST", message)
 
-    def _signed_request(self, method: str, body: bytes) -> tuple[SignedRequest, Optional[str]]:
+    # -- merchant-authenticated capture contexts ------------------------------------------
+
+    def _authenticate(self, request: Request) -> Union[Merchant, Reply]:
+        """The merchant that signed ``request``, or the 401 to answer."""
         headers: dict[str, str] = {}
         duplicate: Optional[str] = None
-        for name, value in self.headers.items():
+        for name, value in request.headers:
             key = name.lower()
             if key in headers and key in _AUTH_HEADERS:
                 duplicate = key
             headers[key] = value
-        return SignedRequest(method=method, target=self.path, headers=headers, body=body), duplicate
-
-    def _sessions(self, body: bytes) -> Response:
-        request, duplicate = self._signed_request("POST", body)
+        signed = SignedRequest(method=request.method, target=request.target, headers=headers, body=request.body)
         try:
             if duplicate is not None:
                 raise AuthFailure(f"{duplicate} header appears more than once")
-            merchant = authenticate(request, self.app.registry, self.app.service.clock.now())
+            merchant = authenticate(signed, self.registry, self.clock.now())
         except AuthFailure as exc:
-            self.app.registry.record_authentication(None)
-            return (
+            self.registry.record_authentication(None)
+            return Reply(
                 401,
                 {"Content-Type": "application/json", "x-emulator-reason": exc.reason},
                 _json({"response": {"rmsg": "Authentication Failed"}}),
             )
-        self.app.registry.record_authentication(merchant.merchant_id)
-        parsed = parse_json_object(body)
+        self.registry.record_authentication(merchant.merchant_id)
+        return merchant
+
+    def _flex_sessions(self, request: Request, _: str) -> Reply:
+        merchant = self._authenticate(request)
+        if isinstance(merchant, Reply):
+            return merchant
+        parsed = parse_json_object(request.body)
         if parsed is None:
             return _flat_error(400, "UNIFIEDPAYMENTS_VALIDATION_PARAMS", "the request body must be a JSON object")
         try:
             required, optional = parse_session_fields(parsed)
         except FieldProblem as exc:
             return _flat_error(400, "UNIFIEDPAYMENTS_VALIDATION_FIELDS", "invalid fields", exc.details)
-        token = self.app.service.create_capture_context(merchant.merchant_id, required, optional)
-        return 201, {"Content-Type": "application/jwt"}, token.encode("ascii")
+        token = self.service.create_capture_context(merchant.merchant_id, required, optional)
+        return Reply(201, {"Content-Type": "application/jwt"}, token.encode("ascii"))
 
-    def _payments(self, method: str, body: bytes, fault: Optional[Fault]) -> Response:
-        """The checkout sandbox (payments.py), behind the same merchant authentication."""
-        payments = cast(PaymentService, self.app.payments)
-        if fault is not None and fault.status is not None:
-            return payments.injected_error(fault.status)
-        request, duplicate = self._signed_request(method, body)
+    def _product_context(self, request: Request, build: Callable[[dict[str, Any], str], ContextSpec]) -> Reply:
+        """Microform / Unified Checkout: the same authentication, then the product's request."""
+        merchant = self._authenticate(request)
+        if isinstance(merchant, Reply):
+            return merchant
+        parsed = parse_json_object(request.body)
+        if parsed is None:
+            return _flat_error(400, "UNIFIEDPAYMENTS_VALIDATION_PARAMS", "the request body must be a JSON object")
         try:
-            if duplicate is not None:
-                raise AuthFailure(f"{duplicate} header appears more than once")
-            merchant = authenticate(request, self.app.registry, self.app.service.clock.now())
-        except AuthFailure as exc:
-            headers = {"Content-Type": "application/json", "x-emulator-reason": exc.reason}
-            return 401, headers, _json({"response": {"rmsg": "Authentication Failed"}})
-        return payments.handle(method, urlsplit(self.path).path, merchant.merchant_id, body)
+            spec = build(parsed, self.service.origin)
+        except RequestProblem as exc:
+            return _flat_error(400, "UNIFIEDPAYMENTS_VALIDATION_PARAMS", "invalid request parameters", exc.details)
+        token = self.service.create_capture_context(
+            merchant.merchant_id, spec.required, spec.optional, spec.context_type, spec.data, spec.flx_extra
+        )
+        return Reply(201, {"Content-Type": "application/jwt;charset=UTF-8"}, token.encode("ascii"))
 
-    def _public_key(self, kid: str) -> Response:
-        jwk = self.app.service.public_jwk(kid)
+    def _checkout(self, request: Request, _: str) -> Reply:
+        """The checkout sandbox (payments.py), behind the same merchant authentication."""
+        merchant = self._authenticate(request)
+        if isinstance(merchant, Reply):
+            return merchant
+        return Reply(*self.payments.handle(request.method, request.path, merchant.merchant_id, request.body))
+
+    # -- public keys and tokens -----------------------------------------------------------
+
+    def _public_key(self, _: Request, kid: str) -> Reply:
+        jwk = self.service.public_jwk(kid)
         if jwk is None:
             return _flat_error(404, "NOT_FOUND", "no public key has this kid")
-        return 200, {"Content-Type": "application/json"}, _json(jwk)
+        return Reply(200, {"Content-Type": "application/json"}, _json(jwk))
 
-    def _tokens(self, body: bytes) -> Response:
+    def _tokens(self, request: Request, _: str) -> Reply:
         try:
-            jwe = self._jwe_from_body(body)
-            token = self.app.service.tokenize_jwe(jwe)
+            token = self.service.tokenize_jwe(self._jwe_from_body(request))
         except TokenizationError as exc:
             headers = {"Content-Type": "application/json", "x-emulator-reason": exc.message}
-            return exc.status, headers, _json(exc.body())
+            return Reply(exc.status, headers, _json(exc.body()))
         payload = token.encode("ascii")
-        return 200, {"Content-Type": "application/jwt", "Digest": _digest_header(payload)}, payload
+        return Reply(200, {"Content-Type": "application/jwt", "Digest": _digest_header(payload)}, payload)
 
-    def _jwe_from_body(self, body: bytes) -> str:
-        content_type = self.headers.get("Content-Type", "").lower()
+    @staticmethod
+    def _jwe_from_body(request: Request) -> str:
+        body = request.body
+        content_type = (request.header("Content-Type") or "").lower()
         if content_type.startswith("application/json") or body.lstrip().startswith(b"{"):
             parsed = parse_json_object(body)
             key_id = parsed.get("keyId") if parsed is not None else None

@@ -1,7 +1,8 @@
 """The emulated Flex service, independent of HTTP: keys, capture contexts, tokenization.
 
-State kept per capture context: its one-time RSA key, the exact JWT issued, the declared
-field paths, its expiry and a use counter. No card data is ever stored: a tokenization
+State kept per capture context: its one-time RSA key (from a :class:`~.keypool.KeyPool`),
+the exact JWT issued, its type (``api-0.1.0`` Flex, ``mf-2.x`` Microform, ``gda-0.10.0``
+Unified Checkout), the declared field paths, its expiry and a use counter. No card data is ever stored: a tokenization
 builds the masked ``content`` of the transient token and forgets the values.
 """
 
@@ -31,6 +32,7 @@ from .jose import (
     rsa_public_jwk,
     sign_rs256,
 )
+from .keypool import KeyPool, new_rsa_key
 
 __all__ = [
     "CAPTURE_CONTEXT_LIFETIME",
@@ -50,12 +52,8 @@ DEFAULT_USAGE_LIMIT = 5
 _EXPIRED_RETENTION = 3600
 _MAX_SESSIONS = 20000
 _TOKEN_ISSUER = "Flex/08"  # noqa: S105 - an issuer name, not a secret
-_CONTEXT_TYPE = "api-0.1.0"
+FLEX_CONTEXT_TYPE = "api-0.1.0"
 _TOP_LEVEL_MEMBERS = frozenset({"data", "context", "index", "iat", "jti"})
-
-
-def new_rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 class TokenizationError(Exception):
@@ -96,6 +94,7 @@ class CaptureSession:
     issued_at: int
     expires_at: int
     merchant_id: str
+    context_type: str = FLEX_CONTEXT_TYPE
     uses: int = 0
 
 
@@ -110,6 +109,7 @@ class FlexService:
         token_lifetime: int = TRANSIENT_TOKEN_LIFETIME,
         signing_key: Optional[rsa.RSAPrivateKey] = None,
         signing_kid: Optional[str] = None,
+        key_pool: Optional[KeyPool] = None,
     ) -> None:
         if usage_limit < 1:
             raise ValueError("usage_limit must be at least 1")
@@ -124,19 +124,33 @@ class FlexService:
         self._signing_keys: dict[str, rsa.RSAPrivateKey] = {}
         self._current_kid = ""
         self._sessions: OrderedDict[str, CaptureSession] = OrderedDict()
-        self.rotate_signing_key(signing_key, signing_kid)
+        self.key_pool = key_pool if key_pool is not None else KeyPool()
+        if signing_key is not None or signing_kid is not None:
+            self.rotate_signing_key(signing_key, signing_kid)
 
     # -- long-lived signing keys ------------------------------------------------------
 
     @property
     def signing_kid(self) -> str:
-        with self._lock:
-            return self._current_kid
+        return self._signing_key()[0]
 
-    def rotate_signing_key(self, key: Optional[rsa.RSAPrivateKey] = None, kid: Optional[str] = None) -> str:
+    def _signing_key(self) -> tuple[str, rsa.RSAPrivateKey]:
+        # Made on first use: an emulator used only for Payroc never pays for an RSA key.
+        with self._lock:
+            if self._current_kid:
+                return self._current_kid, self._signing_keys[self._current_kid]
+        self.rotate_signing_key(only_if_none=True)
+        with self._lock:
+            return self._current_kid, self._signing_keys[self._current_kid]
+
+    def rotate_signing_key(
+        self, key: Optional[rsa.RSAPrivateKey] = None, kid: Optional[str] = None, *, only_if_none: bool = False
+    ) -> str:
         """Start signing capture contexts with a new key; old keys stay published."""
         key = key or new_rsa_key()
         with self._lock:
+            if only_if_none and self._current_kid:
+                return self._current_kid
             if kid is None:
                 alphabet = string.ascii_lowercase + string.digits
                 kid = random_alnum(2, alphabet)
@@ -148,33 +162,41 @@ class FlexService:
 
     def public_jwk(self, kid: str) -> Optional[dict[str, str]]:
         """The public-keys endpoint's JWK for ``kid``, or None."""
+        self._signing_key()
         with self._lock:
             key = self._signing_keys.get(kid)
         return None if key is None else rsa_public_jwk(key.public_key(), kid, use="enc")
 
     # -- capture contexts -------------------------------------------------------------
 
-    def create_capture_context(self, merchant_id: str, required: Sequence[str], optional: Sequence[str]) -> str:
-        session_key = new_rsa_key()
+    def create_capture_context(
+        self,
+        merchant_id: str,
+        required: Sequence[str],
+        optional: Sequence[str],
+        context_type: str = FLEX_CONTEXT_TYPE,
+        context_data: Optional[Mapping[str, Any]] = None,
+        flx_extra: Optional[Mapping[str, Any]] = None,
+    ) -> str:
+        """A signed capture context. ``required``/``optional`` are the field paths a
+        tokenization may carry; ``context_data`` is ``ctx[0].data`` (default: the Flex
+        API's ``requiredFields``/``optionalFields``); ``flx_extra`` adds ``flx`` members."""
+        session_key = self.key_pool.take()
         session_kid = random_alnum(32)
         now = int(self.clock.now())
-        with self._lock:
-            signing_kid = self._current_kid
-            signing_key = self._signing_keys[signing_kid]
+        signing_kid, signing_key = self._signing_key()
         jwk = rsa_public_jwk(session_key.public_key(), session_kid)
+        if context_data is None:
+            context_data = {"requiredFields": list(required), "optionalFields": list(optional)}
         payload = {
             "flx": {
                 "path": "/flex/v2/tokens",
                 "data": base64.b64encode(secrets.token_bytes(83)).decode("ascii"),
                 "origin": self.origin,
                 "jwk": {"kty": jwk["kty"], "e": jwk["e"], "use": "enc", "n": jwk["n"], "kid": session_kid},
+                **(flx_extra or {}),
             },
-            "ctx": [
-                {
-                    "data": {"requiredFields": list(required), "optionalFields": list(optional)},
-                    "type": _CONTEXT_TYPE,
-                }
-            ],
+            "ctx": [{"data": dict(context_data), "type": context_type}],
             "iss": "Flex API",
             "exp": now + self.context_lifetime,
             "iat": now,
@@ -190,6 +212,7 @@ class FlexService:
             issued_at=now,
             expires_at=now + self.context_lifetime,
             merchant_id=merchant_id,
+            context_type=context_type,
         )
         with self._lock:
             self._prune(now)
@@ -307,7 +330,7 @@ class FlexService:
         claims = {
             "iss": _TOKEN_ISSUER,
             "exp": now + self.token_lifetime,
-            "type": _CONTEXT_TYPE,
+            "type": session.context_type,
             "iat": now,
             "jti": random_alnum(64, string.digits + string.ascii_uppercase),
             "content": content,
