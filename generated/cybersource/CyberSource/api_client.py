@@ -189,11 +189,13 @@ class ApiClient(object):
 
     def __error_model(self, body, model_name):
         # Our addition: the official SDK leaves error bodies to `json.loads(e.body)`.
+        # A body that does not fit the model (another error shape, a required field missing)
+        # leaves `data` None: the ApiException itself must always get through.
         try:
             data = json.loads(body or "")
-        except ValueError:
+            return self.__deserialize(data, model_name) if isinstance(data, dict) else None
+        except (ValueError, TypeError):
             return None
-        return self.__deserialize(data, model_name) if isinstance(data, dict) else None
 
     def __deserialize(self, data, klass):
         if data is None:
