@@ -37,6 +37,8 @@ def readme_environment(monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.setenv("CYBERSOURCE_KEY_ID", config["merchant_keyid"])
         monkeypatch.setenv("CYBERSOURCE_SECRET_KEY", config["merchant_secretkey"])
         monkeypatch.setenv("CYBERSOURCE_RUN_ENVIRONMENT", config["run_environment"])
+        # What a checkout page would post back: a transient token the emulator minted.
+        monkeypatch.setenv("TRANSIENT_TOKEN", emulator.mint_transient_token(emulator.issue_capture_context()))
         payroc = emulator.payroc_config()
         monkeypatch.setenv("PAYROC_API_KEY", payroc["api_key"])
         monkeypatch.setenv("PAYROC_IDENTITY_URL", payroc["identity_url"])
