@@ -241,13 +241,22 @@ class EmulatorApp:
         self.registry.record_authentication(merchant.merchant_id)
         return merchant
 
-    def _flex_sessions(self, request: Request, _: str) -> Reply:
+    def _signed_json(self, request: Request) -> Union[tuple[Merchant, dict[str, Any]], Reply]:
+        """The merchant that signed a capture-context request and its JSON object body, or the
+        401 / 400 to answer."""
         merchant = self._authenticate(request)
         if isinstance(merchant, Reply):
             return merchant
         parsed = parse_json_object(request.body)
         if parsed is None:
             return _flat_error(400, "UNIFIEDPAYMENTS_VALIDATION_PARAMS", "the request body must be a JSON object")
+        return merchant, parsed
+
+    def _flex_sessions(self, request: Request, _: str) -> Reply:
+        signed = self._signed_json(request)
+        if isinstance(signed, Reply):
+            return signed
+        merchant, parsed = signed
         try:
             required, optional = parse_session_fields(parsed)
         except FieldProblem as exc:
@@ -257,12 +266,10 @@ class EmulatorApp:
 
     def _product_context(self, request: Request, build: Callable[[dict[str, Any], str], ContextSpec]) -> Reply:
         """Microform / Unified Checkout: the same authentication, then the product's request."""
-        merchant = self._authenticate(request)
-        if isinstance(merchant, Reply):
-            return merchant
-        parsed = parse_json_object(request.body)
-        if parsed is None:
-            return _flat_error(400, "UNIFIEDPAYMENTS_VALIDATION_PARAMS", "the request body must be a JSON object")
+        signed = self._signed_json(request)
+        if isinstance(signed, Reply):
+            return signed
+        merchant, parsed = signed
         try:
             spec = build(parsed, self.service.origin)
         except RequestProblem as exc:
