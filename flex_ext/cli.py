@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import ssl
 import sys
 from typing import Any, Callable, NoReturn, Optional, Sequence, TextIO
@@ -46,6 +47,8 @@ class UsageError(FlexError):
 class _Parser(argparse.ArgumentParser):
     # argparse prints the usage block and exits; one line through main() instead.
     def error(self, message: str) -> NoReturn:
+        # A stray argument may be a card number or a token pasted where it does not belong.
+        message = re.sub(r"\S{40,}|\d[\d -]{10,}\d", "<not shown>", message)
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
