@@ -153,8 +153,8 @@ def _cmd_tokenize(args: argparse.Namespace, out: TextIO) -> int:
     from .client import FlexClient
     from .smoke import sample_card
 
-    client = FlexClient(_load_config(args.config))
-    token = client.tokenize(args.capture_context, _read_card(args.card_json) if args.card_json else sample_card())
+    card: Any = _read_card(args.card_json) if args.card_json else sample_card()  # a bad card file is named first
+    token = FlexClient(_load_config(args.config)).tokenize(args.capture_context, card)
     payload = {
         "transient_token": token.jwt,
         "jti": token.jti,
