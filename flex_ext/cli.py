@@ -143,10 +143,11 @@ def _cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
 
 def _read_card(path: str) -> dict[str, Any]:
     card = _read_json("--card-json", path)
-    if not isinstance(card, dict):
-        raise UsageError(f"--card-json {path}: the card data must be a JSON object "
-                         '(keys "number", "expiration_month", "expiration_year", "security_code", "type")')
-    return card
+    if isinstance(card, dict):
+        return card
+    del card  # it may still be a card number: not kept in the traceback's locals
+    raise UsageError(f"--card-json {path}: the card data must be a JSON object "
+                     '(keys "number", "expiration_month", "expiration_year", "security_code", "type")')
 
 
 def _cmd_tokenize(args: argparse.Namespace, out: TextIO) -> int:

@@ -206,3 +206,18 @@ def test_every_payment_command_has_help(command: str, capsys: pytest.CaptureFixt
     text = capsys.readouterr().out
     assert "--json" in text and "--config" in text
     assert ("Exit status 3" in text) == (command != "transaction")
+
+
+def test_a_card_file_holding_a_bare_number_stays_out_of_the_traceback(
+        config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(CARD))
+    monkeypatch.setenv("FLEX_CLIENT_DEBUG", "1")  # the error propagates with its traceback
+    with pytest.raises(cli.UsageError) as raised:
+        cli.main(["authorize", "--card-json", str(path), "--amount", "1", "--currency", "USD", "--config", config])
+    seen, tb = [str(raised.value)], raised.value.__traceback__
+    while tb is not None:
+        seen += [repr(value) for value in tb.tb_frame.f_locals.values()]
+        tb = tb.tb_next
+    assert "must be a JSON object" in seen[0]
+    assert not [text for text in seen if CARD in text]
