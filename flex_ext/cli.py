@@ -171,9 +171,11 @@ def _payment_source(args: argparse.Namespace) -> Any:
     if args.card_json:
         return _read_card(args.card_json)
     token = _read_json("--token-file", args.token_file, lambda handle: handle.read().strip())
-    if not token:
-        raise UsageError(f"--token-file {args.token_file}: empty; it must hold the transient token JWT")
-    return token
+    if re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", token, re.ASCII):
+        return token
+    del token  # it may be a misplaced card number: not kept in the traceback's locals
+    raise UsageError(f"--token-file {args.token_file}: not a transient token; the file must hold only the JWT "
+                     "(what tokenize prints without --json)")
 
 
 def _cmd_payment(args: argparse.Namespace, out: TextIO) -> int:
