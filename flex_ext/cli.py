@@ -10,19 +10,16 @@ CYBERSOURCE_MERCHANT_ID, CYBERSOURCE_KEY_ID and CYBERSOURCE_SECRET_KEY, and
 run_environment from CYBERSOURCE_RUN_ENVIRONMENT (default apitest.cybersource.com).
 
 Card data and transient tokens are never taken from the command line (they would land in
-shell history and process lists): tokenize and authorize read a card as a JSON object from
---card-json FILE (- for stdin); authorize reads a transient token from --token-file FILE
-(- for stdin). The payment commands (authorize, capture, reverse, refund, void,
-transaction) print the result's fields (--json: one object), never the raw answer.
-hosted-fields-session reads the Payroc API key from PAYROC_API_KEY.
+shell history and process lists): a card is a JSON object read from --card-json FILE, a
+token a JWT read from --token-file FILE (- for stdin). Payment commands print the result's
+typed fields, never the raw answer. hosted-fields-session reads PAYROC_API_KEY.
 
-Errors are one line on stderr ("flex-client: error: ..."). Exit status: 0 success (for
-a payment command: processed and approved, e.g. AUTHORIZED, PENDING, VOIDED), 1 remote
-failure (HTTP error such as a refused capture, no connection, TLS, a token that fails
-verification) or an unexpected error, 2 usage or configuration error (bad option,
-unreadable or invalid config, card or token file, card data or amount the client rejects,
-missing variable, port in use), 3 a payment the service processed but did not approve
-(DECLINED, AUTHORIZED_PENDING_REVIEW, ...; its status and reason are printed).
+Errors are one line on stderr ("flex-client: error: ..."). Exit status: 0 success (a
+payment processed and approved), 1 remote failure (HTTP error such as a refused capture,
+no connection, TLS, a token that fails verification) or an unexpected error, 2 usage or
+configuration error (bad option, unreadable or invalid config, card or token file, card
+data or amount the client rejects, missing variable, port in use), 3 a payment processed
+but not approved (DECLINED, AUTHORIZED_PENDING_REVIEW, ...; status and reason printed).
 FLEX_CLIENT_DEBUG=1 shows tracebacks."""
 
 from __future__ import annotations
