@@ -1,4 +1,4 @@
-"""flex-client: capture contexts, transient tokens, Hosted Fields sessions, emulator and smoke.
+"""flex-client: capture contexts, transient tokens, payments, Hosted Fields sessions, emulator, smoke.
 
 Every command has --help. "flex-client emulator" is python -m flex_ext.emulator and
 "flex-client smoke" is python scripts/smoke.
@@ -9,25 +9,28 @@ Without it, merchantid, merchant_keyid and merchant_secretkey come from the vari
 CYBERSOURCE_MERCHANT_ID, CYBERSOURCE_KEY_ID and CYBERSOURCE_SECRET_KEY, and
 run_environment from CYBERSOURCE_RUN_ENVIRONMENT (default apitest.cybersource.com).
 
-Card data is never taken from the command line (it would land in shell history and
-process lists): tokenize reads a JSON object from --card-json (- for stdin), or uses a
-test card. hosted-fields-session reads the Payroc API key from PAYROC_API_KEY.
+Card data and transient tokens are never taken from the command line (they would land in
+shell history and process lists): a card is a JSON object read from --card-json FILE, a
+token a JWT read from --token-file FILE (- for stdin). Payment commands print the result's
+typed fields, never the raw answer. hosted-fields-session reads PAYROC_API_KEY.
 
-Errors are one line on stderr ("flex-client: error: ..."). Exit status: 0 success,
-1 remote failure (HTTP error, no connection, TLS, a token that fails verification) or
-an unexpected error, 2 usage or configuration error (bad option, unreadable or invalid
-config or card file, card data the client rejects, missing variable, port in use).
-FLEX_CLIENT_DEBUG=1 shows tracebacks.
-"""
+Errors are one line on stderr ("flex-client: error: ..."). Exit status: 0 success (a
+payment processed and approved), 1 remote failure (HTTP error such as a refused capture,
+no connection, TLS, a token that fails verification) or an unexpected error, 2 usage or
+configuration error (bad option, unreadable or invalid config, card or token file, card
+data or amount the client rejects, missing variable, port in use), 3 a payment processed
+but not approved (DECLINED, AUTHORIZED_PENDING_REVIEW, ...; status and reason printed).
+FLEX_CLIENT_DEBUG=1 shows tracebacks."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import ssl
 import sys
-from typing import Any, NoReturn, Optional, Sequence, TextIO
+from typing import Any, Callable, NoReturn, Optional, Sequence, TextIO
 
 from .errors import AuthenticationError, FlexError, HTTPError, JWEError, JWTValidationError, TransportError
 
@@ -41,16 +44,18 @@ class UsageError(FlexError):
 class _Parser(argparse.ArgumentParser):
     # argparse prints the usage block and exits; one line through main() instead.
     def error(self, message: str) -> NoReturn:
+        # A stray argument may be a card number or a token pasted where it does not belong.
+        message = re.sub(r"\S{40,}|\d[\d -]{10,}\d", "<not shown>", message)
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def _read_json(option: str, path: str) -> Any:
+def _read_json(option: str, path: str, load: Callable[[TextIO], Any] = json.load) -> Any:
     problem = "cannot be read"
     try:
         if path == "-":
-            return json.load(sys.stdin)
+            return load(sys.stdin)
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            return load(handle)
     except OSError as exc:
         problem = exc.strerror or problem
     except json.JSONDecodeError as exc:
@@ -133,18 +138,21 @@ def _cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _read_card(path: str) -> dict[str, Any]:
+    card = _read_json("--card-json", path)
+    if isinstance(card, dict):
+        return card
+    del card  # it may still be a card number: not kept in the traceback's locals
+    raise UsageError(f"--card-json {path}: the card data must be a JSON object "
+                     '(keys "number", "expiration_month", "expiration_year", "security_code", "type")')
+
+
 def _cmd_tokenize(args: argparse.Namespace, out: TextIO) -> int:
     from .client import FlexClient
     from .smoke import sample_card
 
-    card: Any = sample_card()
-    if args.card_json:
-        card = _read_json("--card-json", args.card_json)
-        if not isinstance(card, dict):
-            raise UsageError(f"--card-json {args.card_json}: the card data must be a JSON object "
-                             '(keys "number", "expiration_month", "expiration_year", "security_code", "type")')
-    client = FlexClient(_load_config(args.config))
-    token = client.tokenize(args.capture_context, card)
+    card: Any = _read_card(args.card_json) if args.card_json else sample_card()  # a bad card file is named first
+    token = FlexClient(_load_config(args.config)).tokenize(args.capture_context, card)
     payload = {
         "transient_token": token.jwt,
         "jti": token.jti,
@@ -153,6 +161,33 @@ def _cmd_tokenize(args: argparse.Namespace, out: TextIO) -> int:
     }
     _print(out, args.json, payload, token.jwt)
     return 0
+
+
+def _payment_source(args: argparse.Namespace) -> Any:
+    # Returned, never kept in a local of the caller: authorize() masks it at once.
+    if args.card_json:
+        return _read_card(args.card_json)
+    token = _read_json("--token-file", args.token_file, lambda handle: handle.read().strip())
+    if re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", token, re.ASCII):
+        return token
+    del token  # it may be a misplaced card number: not kept in the traceback's locals
+    raise UsageError(f"--token-file {args.token_file}: not a transient token; the file must hold only the JWT "
+                     "(what tokenize prints without --json)")
+
+
+def _cmd_payment(args: argparse.Namespace, out: TextIO) -> int:
+    from dataclasses import fields
+
+    from .client import FlexClient
+
+    result = args.call(FlexClient(_load_config(args.config)), args)
+    # The typed fields only: the raw answer is not printed (it may echo what was sent).
+    payload = {f.name: getattr(result, f.name) for f in fields(result) if f.name != "raw"}
+    payload["links"] = dict(payload["links"])
+    text = "\n".join(f"{k}: {_one_line(str(v))}" for k, v in payload.items() if v is not None and k != "links")
+    _print(out, args.json, payload, text)
+    # 3: processed but not approved (a decline, a review), so scripts can tell it from an error.
+    return 3 if args.command != "transaction" and not result.approved else 0
 
 
 def _cmd_hosted_fields_session(args: argparse.Namespace, out: TextIO) -> int:
@@ -245,6 +280,44 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for the overview only: main() hands its arguments to the emulator's own parser.
     sub.add_parser("emulator", help="run the local emulator (flex-client emulator --help)", add_help=False)
 
+    def payment(name: str, summary: str, call: Callable[[Any, argparse.Namespace], Any],
+                what: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=summary, description=summary + (
+            "" if name == "transaction" else ". Exit status 3: the service answered but did not approve."))
+        if what:
+            cmd.add_argument("id", metavar="ID", help=what)
+        if name not in ("void", "transaction"):
+            cmd.add_argument("--amount", required=True, help="decimal amount such as 10.00 (never rounded)")
+            cmd.add_argument("--currency", required=True, help="ISO 4217 code such as USD")
+        if name != "transaction":
+            cmd.add_argument("--reference", metavar="CODE", help="clientReferenceInformation.code (your order id)")
+        cmd.add_argument("--config", metavar="FILE", help=config_help)
+        cmd.add_argument("--json", action="store_true", help="print the result's fields as one JSON object")
+        cmd.set_defaults(handler=_cmd_payment, call=call)
+        return cmd
+
+    auth = payment("authorize", "authorize a payment with a transient token or a card (POST /pts/v2/payments)",
+                   lambda c, a: c.authorize(_payment_source(a), a.amount, a.currency, capture=a.capture,
+                                            reference=a.reference), "")
+    pay_with = auth.add_mutually_exclusive_group(required=True)
+    pay_with.add_argument("--token-file", metavar="FILE", help="file holding the transient token JWT (- for stdin)")
+    pay_with.add_argument("--card-json", metavar="FILE", help="card JSON file as for tokenize (- for stdin)")
+    auth.add_argument("--capture", action="store_true", help="a sale: authorize and capture at once")
+    payment("capture", "capture (part of) an authorization",
+            lambda c, a: c.capture(a.id, a.amount, a.currency, reference=a.reference), "the authorization's id")
+    payment("reverse", "release an authorization that was not captured",
+            lambda c, a: c.reverse(a.id, a.amount, a.currency, reference=a.reference), "the authorization's id")
+    refund = payment("refund", "refund a sale or a capture",
+                     lambda c, a: c.refund(a.id, a.amount, a.currency, of_capture=a.of_capture, reference=a.reference),
+                     "the sale's (or with --of-capture the capture's) id")
+    refund.add_argument("--of-capture", action="store_true", help="ID is a capture (/pts/v2/captures/ID/refunds)")
+    void = payment("void", "void a sale, capture, refund or credit before it settles",
+                   lambda c, a: c.void(a.id, a.kind, reference=a.reference), "the transaction's id")
+    void.add_argument("--kind", default="payment", choices=["payment", "capture", "refund", "credit"],
+                      help="what ID is (default payment)")
+    payment("transaction", "look a transaction up (GET /tss/v2/transactions/ID)",
+            lambda c, a: c.get_transaction(a.id), "the transaction's id")
+
     smoke = sub.add_parser("smoke", help="run the whole checkout flow step by step against the emulators (or --live)",
                            description="Run the checkout flow step by step, one status line per step; "
                            "exit status 1 when a step fails.")
@@ -275,8 +348,12 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
         text = f"{exc.filename or type(exc).__name__}: {exc.strerror or 'failed'}"
     else:
         text = f"unexpected {type(exc).__name__}; set FLEX_CLIENT_DEBUG=1 to see the traceback"
+    return code, _one_line(text)
+
+
+def _one_line(text: str) -> str:
     # One line, and no control characters that could rewrite the terminal.
-    return code, " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:

@@ -1,13 +1,16 @@
 """The main job: the whole checkout flow as a list of named steps, against the emulators or live.
 
-python scripts/smoke (the same as flex-client smoke) starts the Flex and Payroc emulators
-in-process and runs the steps of STEPS in order: a capture context (POST /flex/v2/sessions
-through the generated FlexAPIApi), its verification (signature by the public key it names,
-expiry), tokenization of a test card (JWE to the context's key, POST to flx.origin +
-flx.path), the verification of the transient token, and a Payroc Hosted Fields session
-(bearer token from the identity call, then POST .../hosted-fields-sessions with an
-idempotency key). Each step prints one line: status, name, time in ms and what it found
-(key id, expiry, masked card); the run stops at the first failing step.
+python scripts/smoke (the same as flex-client smoke) starts one emulator in-process
+(Flex, payments and Payroc) and runs the steps of STEPS in order, a whole purchase: a
+capture context (POST /flex/v2/sessions through the generated FlexAPIApi), its
+verification (signature by the public key it names, expiry), tokenization of a test card
+(JWE to the context's key, POST to flx.origin + flx.path), the verification of the
+transient token, an authorization spending that token, the capture of it and the refund of
+the capture; then a test card at the amount the sandbox declines (the step passes when the
+payment is DECLINED) and a Payroc Hosted Fields session (bearer token from the identity
+call, then POST .../hosted-fields-sessions with an idempotency key). Each step prints one
+line: status, name, time in ms and what it found (key id, expiry, masked card, payment
+status, reason, id, amount); the run stops at the first failing step.
 
 A step is one function taking the SmokeRun and decorated with @step("name"): it returns
 the details to print (never a secret or card data), keeps on the run what later steps
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from .capture_context import CaptureContext
     from .client import Card, FlexClient
     from .hosted_fields import PayrocConfig
+    from .payments import PaymentResult
     from .transient_token import TransientToken
 
 __all__ = ["STEPS", "TEST_CARD", "SmokeRun", "StepFailed", "StepReport", "StepSkipped", "live_config", "main",
@@ -46,6 +50,14 @@ __all__ = ["STEPS", "TEST_CARD", "SmokeRun", "StepFailed", "StepReport", "StepSk
 TEST_CARD = "4111111111111111"
 #: The Hosted Fields JavaScript library version the smoke asks a session for.
 HOSTED_FIELDS_LIB_VERSION = "1.7.0.261457"
+#: What the smoke's purchase authorizes, captures and refunds.
+PURCHASE_AMOUNT, CURRENCY = "10.00", "USD"
+#: An amount the emulator (and CyberSource's processor simulator) declines: issuer code 51,
+#: INSUFFICIENT_FUND (docs/sandbox.md, "Outcome triggers").
+DECLINE_AMOUNT = "4051.00"
+#: The payer the official samples send: the test environment wants a billing address.
+BILL_TO = {"first_name": "John", "last_name": "Doe", "address1": "1 Market St", "locality": "San Francisco",
+           "administrative_area": "CA", "postal_code": "94105", "country": "US", "email": "test@cybs.com"}
 _T = TypeVar("_T")
 
 
@@ -74,6 +86,8 @@ class SmokeRun:
     capture_context_jwt: str = ""
     context: Optional[CaptureContext] = None
     token: Optional[TransientToken] = None
+    payment_id: Optional[str] = None
+    capture_id: Optional[str] = None
 
 
 Step = Callable[[SmokeRun], dict[str, Any]]
@@ -133,9 +147,42 @@ def _verify_transient_token(run: SmokeRun) -> dict[str, Any]:
             "expires_at": token.expires_at.isoformat() if token.expires_at else None}
 
 
-# Payment steps (authorize -> capture -> refund, and a declined card) belong here, one @step
-# function each, spending run.token and keeping the ids they need in new SmokeRun fields,
-# once FlexClient can pay; not before: a step that cannot really pay must not report "ok".
+def _payment(result: PaymentResult, expected: str) -> dict[str, Any]:
+    """The step's details for a payment answer; fails unless its status is ``expected``."""
+    if result.status != expected:
+        reason = f" ({result.reason})" if result.reason else ""
+        raise StepFailed(f"expected status {expected}, got {result.status}{reason}")
+    shown = {"status": result.status, "reason": result.reason, "id": result.id,
+             "amount": f"{result.amount} {result.currency}" if result.amount else None}
+    return {k: v for k, v in shown.items() if v is not None}
+
+
+@step("authorize")
+def _authorize(run: SmokeRun) -> dict[str, Any]:
+    result = run.client.authorize(_need(run.token, "a transient token"), PURCHASE_AMOUNT, CURRENCY, bill_to=BILL_TO)
+    run.payment_id = result.id
+    return _payment(result, "AUTHORIZED")
+
+
+@step("capture")
+def _capture(run: SmokeRun) -> dict[str, Any]:
+    result = run.client.capture(_need(run.payment_id, "an authorization"), PURCHASE_AMOUNT, CURRENCY)
+    run.capture_id = result.id
+    return _payment(result, "PENDING")
+
+
+@step("refund")
+def _refund(run: SmokeRun) -> dict[str, Any]:
+    capture_id = _need(run.capture_id, "a capture")
+    return _payment(run.client.refund(capture_id, PURCHASE_AMOUNT, CURRENCY, of_capture=True), "PENDING")
+
+
+@step("declined card")
+def _declined_card(run: SmokeRun) -> dict[str, Any]:
+    # A raw test card (the other way to pay) at the amount the sandboxes decline (docs/sandbox.md):
+    # the step passes when the payment is refused, as it should be.
+    result = run.client.authorize(sample_card("123"), DECLINE_AMOUNT, CURRENCY, bill_to=BILL_TO)
+    return _payment(result, "DECLINED")
 
 
 @step("hosted fields session")

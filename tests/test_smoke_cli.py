@@ -22,16 +22,21 @@ def run(*args: str, env: dict = ENV, stdin: str = "") -> subprocess.CompletedPro
     return subprocess.run(list(args), capture_output=True, text=True, timeout=120, env=env, input=stdin, cwd=_ROOT)
 
 
-def test_smoke_runs_the_whole_flow_against_the_emulator() -> None:
+def test_smoke_runs_a_whole_purchase_against_the_emulator() -> None:
     result = run(sys.executable, "scripts/smoke")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split("]")[0] for line in lines[:-1]] == ["[ok  "] * 6
+    assert [line.split("]")[0] for line in lines[:-1]] == ["[ok  "] * 10
     assert "status=201" in lines[1]
     assert "kid=" in lines[2] and "encryption_kid=" in lines[2] and "expires_at=" in lines[2]
     assert "masked_card=XXXXXXXXXXXX1111" in lines[3]
-    assert "processing_terminal_id=1234001" in lines[5] and "expires_at=" in lines[5]
-    assert lines[-1] == "smoke: 6 steps passed, 0 skipped"
+    assert "authorize" in lines[5] and "status=AUTHORIZED" in lines[5] and "amount=10.00 USD" in lines[5]
+    assert "capture" in lines[6] and "status=PENDING" in lines[6] and "amount=10.00 USD" in lines[6]
+    assert "refund" in lines[7] and "status=PENDING" in lines[7]
+    assert "declined card" in lines[8] and "status=DECLINED  reason=INSUFFICIENT_FUND" in lines[8]
+    assert " ms  " in lines[8]
+    assert "processing_terminal_id=1234001" in lines[9] and "expires_at=" in lines[9]
+    assert lines[-1] == "smoke: 10 steps passed, 0 skipped"
     assert result.stderr == ""
     assert "4111111111111111" not in result.stdout + result.stderr
 
@@ -43,9 +48,40 @@ def test_smoke_json_output() -> None:
     assert document["ok"] is True
     assert [s["step"] for s in document["steps"]] == [
         "start emulator", "capture context", "verify capture context", "tokenize test card", "verify transient token",
-        "hosted fields session",
+        "authorize", "capture", "refund", "declined card", "hosted fields session",
     ]
     assert all(isinstance(s["ms"], float) for s in document["steps"])
+    payments = {s["step"]: s for s in document["steps"][5:9]}
+    assert [payments[name]["status"] for name in payments] == ["AUTHORIZED", "PENDING", "PENDING", "DECLINED"]
+    assert payments["declined card"]["reason"] == "INSUFFICIENT_FUND"
+    assert len({s["id"] for s in payments.values()}) == 4
+
+
+def test_smoke_live_runs_the_same_purchase_where_the_variables_point(monkeypatch, capsys) -> None:
+    # --live against a loopback stand-in for apitest.cybersource.com: the variables are the only input.
+    with FlexEmulator() as emulator:
+        config = emulator.merchant_config()
+        for name, key in (("MERCHANT_ID", "merchantid"), ("KEY_ID", "merchant_keyid"),
+                          ("SECRET_KEY", "merchant_secretkey"), ("RUN_ENVIRONMENT", "run_environment")):
+            monkeypatch.setenv(f"CYBERSOURCE_{name}", config[key])
+        monkeypatch.delenv("PAYROC_API_KEY", raising=False)
+        out = io.StringIO()
+        assert cli.main(["smoke", "--live", "--json"], out=out) == 0, capsys.readouterr().err
+    steps = json.loads(out.getvalue())["steps"]
+    assert steps[0]["step"] == "capture context"  # no emulator is started
+    assert [(s["step"], s.get("status")) for s in steps[4:8]] == [
+        ("authorize", "AUTHORIZED"), ("capture", "PENDING"), ("refund", "PENDING"), ("declined card", "DECLINED")]
+    assert steps[-1]["step"] == "hosted fields session"
+    assert steps[-1]["skipped"] == "no PAYROC_API_KEY / PAYROC_TERMINAL_ID"
+
+
+def test_a_payment_step_fails_when_the_status_is_not_the_expected_one(monkeypatch, capsys) -> None:
+    # An approval where a decline was due is a failure too: the decline step proves the sandbox declines.
+    monkeypatch.setattr(smoke, "DECLINE_AMOUNT", "12.00")
+    out = io.StringIO()
+    assert cli.main(["smoke"], out=out) == 1
+    assert "[FAIL] declined card" in out.getvalue()
+    assert capsys.readouterr().err == "flex-client: error: StepFailed: expected status DECLINED, got AUTHORIZED\n"
 
 
 def test_smoke_live_reports_missing_credentials() -> None:
@@ -69,7 +105,8 @@ def test_smoke_fails_with_a_non_zero_exit_and_names_the_step() -> None:
     assert "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("command", ["capture-context", "verify", "tokenize", "hosted-fields-session", "smoke"])
+@pytest.mark.parametrize("command", ["capture-context", "verify", "tokenize", "hosted-fields-session", "smoke",
+                                     "authorize", "capture", "reverse", "refund", "void", "transaction"])
 def test_every_command_has_help(command: str) -> None:
     result = run(sys.executable, "-m", "flex_ext.cli", command, "--help")
     assert result.returncode == 0 and "usage" in result.stdout.lower()
@@ -134,7 +171,7 @@ def test_a_step_is_one_function_and_runs_in_order(monkeypatch) -> None:
     assert cli.main(["smoke"], out=out) == 0
     lines = out.getvalue().splitlines()
     assert lines[-2].startswith("[ok  ] look at the token") and "card=XXXXXXXXXXXX1111" in lines[-2]
-    assert lines[-1] == "smoke: 7 steps passed, 0 skipped"
+    assert lines[-1] == "smoke: 11 steps passed, 0 skipped"
     assert seen == ["XXXXXXXXXXXX1111"]
 
 
