@@ -834,7 +834,8 @@ def main():
         reversal_information=m.Ptsv2paymentsidreversalsReversalInformation(
             amount_details=m.Ptsv2paymentsidreversalsReversalInformationAmountDetails(total_amount="102.21").__dict__,
             reason="testing").__dict__)))
-    out["void_auth"] = call(m.VoidApi(config).void_payment, void, second)
+    out["void_reversed"] = call(m.VoidApi(config).void_payment, void, second)
+    out["void_auth"] = call(m.VoidApi(config).void_payment, void, payment(config, "102.21")["id"])
     sale = payment(config, "102.21", capture=True)["id"]
     out["void_sale"] = call(m.VoidApi(config).void_payment, void, sale)
     out["decline"] = payment(config, "4051.00")
@@ -888,6 +889,7 @@ def test_the_official_sdk_runs_the_checkout_chain_against_the_sandbox(tmp_path: 
     assert (out["refund"]["status"], out["refund"]["model_status"]) == (201, "PENDING")
     assert (out["void_refund"]["status"], out["void_refund"]["model_status"]) == (201, "VOIDED")
     assert (out["reversal"]["status"], out["reversal"]["model_status"]) == (201, "REVERSED")
+    assert (out["void_reversed"]["status"], out["void_reversed"]["body"]["reason"]) == (400, "NOT_VOIDABLE")
     assert (out["void_auth"]["status"], out["void_auth"]["model_status"]) == (201, "VOIDED")
     assert (out["void_sale"]["status"], out["void_sale"]["model_status"]) == (201, "VOIDED")
     assert out["decline"]["body"]["errorInformation"]["reason"] == "INSUFFICIENT_FUND"
