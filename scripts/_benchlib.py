@@ -507,8 +507,8 @@ def serve_main(directory: str) -> int:
 # Protocol: one JSON line of setup on stdin; the worker answers {"ready": ...} (after one
 # checked call) or {"error": ...}. Then each line "N" runs N calls and is answered with
 # {"wall": s, "cpu": s} (CPU: time.process_time() of the worker alone); "record" and "rss"
-# answer the flow workers' extras (see _record, _rss_kib); "q" or EOF ends it. The protocol uses a private copy of stdout:
-# anything the client library prints goes to stderr instead.
+# answer the flow workers' extras (see _record, _rss_kib); "q" or EOF ends it. The protocol
+# uses a private copy of stdout: anything the client library prints goes to stderr instead.
 
 
 def _ours_call(setup: Dict[str, Any]) -> Callable[[], Any]:
@@ -801,13 +801,13 @@ def _official_flow(setup: Dict[str, Any]) -> Callable[[], Any]:
     purchase = setup["flow"] == "purchase"
 
     def call() -> None:
-        jwt, status, _ = flex.generate_flex_api_capture_context(recorded["sessions"]["body"])
+        jwt, _, _ = flex.generate_flex_api_capture_context(recorded["sessions"]["body"])
         claims = parse_capture_context_response(jwt, flex.api_client.mconfig)
         if isinstance(claims, str):
             claims = json.loads(claims)
         token = bare.tokenize(jwt, claims)  # not the official SDK's cost: it has no tokenization client
         if purchase:
-            payment, status, _ = payments.create_payment(bare.payment_body(token).decode("utf-8"))
+            payment, _, _ = payments.create_payment(bare.payment_body(token).decode("utf-8"))
             capture, _, _ = captures.capture_payment(recorded["captures"]["body"], payment.id)
             if (payment.status, capture.status) != ("AUTHORIZED", "PENDING"):
                 raise RuntimeError(f"unexpected purchase: {payment.status}, {capture.status}")
