@@ -743,6 +743,8 @@ def _ours_flow(setup: Dict[str, Any]) -> Callable[[], Any]:
         token = client.tokenize(context, card)  # JWE, POST /tokens, token verified
         if purchase:
             payment = client.authorize(token, amount, currency)
+            if payment.id is None:
+                raise RuntimeError(f"an authorization without id: {payment.status}")
             capture = client.capture(payment.id, amount, currency)
             if (payment.status, capture.status) != ("AUTHORIZED", "PENDING"):
                 raise RuntimeError(f"unexpected purchase: {payment.status}, {capture.status}")
