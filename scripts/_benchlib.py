@@ -7,7 +7,8 @@ What is here:
 * fixtures: distinct, really signed capture contexts (:class:`FlexFixture`);
 * two helper programs, run as ``python scripts/_benchlib.py serve DIR`` (a loopback TLS
   server answering ``POST /flex/v2/sessions``) and ``python scripts/_benchlib.py worker``
-  (a capture-context client driven over stdin: ours, bare urllib3 or the official SDK).
+  (driven over stdin: a capture-context client, or a client running whole tokenizations or
+  purchases against the emulator; each ours, the bare floor or the official SDK).
 
 Only the standard library is imported at module level: the worker also runs in the official
 SDK's virtualenv, where neither ``flex_ext`` nor this project's ``CyberSource`` exists.
@@ -505,8 +506,9 @@ def serve_main(directory: str) -> int:
 #
 # Protocol: one JSON line of setup on stdin; the worker answers {"ready": ...} (after one
 # checked call) or {"error": ...}. Then each line "N" runs N calls and is answered with
-# {"wall": s, "cpu": s}; "q" or EOF ends it. The protocol uses a private copy of stdout:
-# anything the client library prints goes to stderr instead.
+# {"wall": s, "cpu": s} (CPU: time.process_time() of the worker alone); "record" and "rss"
+# answer the flow workers' extras (see _record, _rss_kib); "q" or EOF ends it. The protocol
+# uses a private copy of stdout: anything the client library prints goes to stderr instead.
 
 
 def _ours_call(setup: Dict[str, Any]) -> Callable[[], Any]:
@@ -578,6 +580,248 @@ def _bare_call(setup: Dict[str, Any]) -> Callable[[], Any]:
     return call
 
 
+# ---------------------------------------------------------------------------------------------
+# Whole flows against ``python -m flex_ext.emulator`` (another process), one client per worker
+#
+# A flow is a tokenization (capture context -> verify -> JWE -> POST tokens -> verify token)
+# or a purchase (the same, then authorize and capture). Three clients run it:
+#
+# * ours: FlexClient, as a merchant writes it;
+# * the floor (BareFlow): bare urllib3 + hmac + ``cryptography`` doing only what the wire and
+#   the security model require, replaying the requests ours sent (recorded from ours in a
+#   run before: same header names, order and constant values, same bodies; Date, Digest and
+#   Signature are computed afresh the same way, the JWE and the payment body's token are this
+#   flow's own, the capture path carries this authorization's id);
+# * the official SDK: its FlexAPIApi call and parse_capture_context_response, the floor's
+#   tokenization (it has no tokenization client), its PaymentsApi and CaptureApi.
+
+PURCHASE_AMOUNT = ("10.00", "USD")
+FLOOR_CARD = {"number": "4111111111111111", "expirationMonth": "12", "expirationYear": "2031",
+              "securityCode": "123"}
+
+
+def _b64u_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _http_date() -> str:
+    from email.utils import formatdate
+
+    return formatdate(usegmt=True)
+
+
+class BareFlow:
+    """The floor of a flow: the same requests through bare urllib3, HTTP Signature with
+    ``hmac``, and only the mandatory crypto (RSA verify of context and token, RSA-OAEP-256 +
+    AES-256-GCM of the same plaintext); the signing key is fetched once and cached, as ours."""
+
+    def __init__(self, setup: Dict[str, Any]) -> None:
+        import urllib3
+
+        tls = setup["base_url"].startswith("https:")
+        self.pool = (urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=setup["ssl_ca_file"]) if tls
+                     else urllib3.PoolManager())
+        self.base = setup["base_url"]
+        merchant = setup["merchant"]
+        self.merchant_id = merchant["merchant_id"]
+        self.key_id = merchant["merchant_keyid"]
+        self.secret = base64.b64decode(merchant["merchant_secretkey"])
+        self.recorded = {request["name"]: request for request in setup["recorded"]["requests"]}
+        ours_token = setup["recorded"]["token"].encode("ascii")
+        self._payment_parts = self.recorded["payments"]["body"].encode("utf-8").split(ours_token)
+        if len(self._payment_parts) != 2:
+            raise RuntimeError("the recorded payment body does not hold the recorded token once")
+        self.keys: Dict[str, Any] = {}
+
+    def _post(self, name: str, path: str, body: bytes) -> bytes:
+        import hashlib
+        import hmac
+
+        headers = dict(self.recorded[name]["headers"])  # names, order and constant values as ours sent
+        if "Signature" in headers:
+            digest = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+            date = _http_date()
+            signing = (f"host: {headers['Host']}\ndate: {date}\nrequest-target: post {path}\n"
+                       f"digest: {digest}\nv-c-merchant-id: {self.merchant_id}")
+            signature = base64.b64encode(hmac.new(self.secret, signing.encode(), hashlib.sha256).digest()).decode()
+            headers.update(Date=date, Digest=digest, Signature=(
+                f'keyid="{self.key_id}", algorithm="HmacSHA256", '
+                f'headers="host date request-target digest v-c-merchant-id", signature="{signature}"'))
+        response = self.pool.request("POST", self.base + path, body=body, headers=headers, retries=False,
+                                     redirect=False, timeout=30.0)
+        if response.status not in (200, 201):
+            raise RuntimeError(f"{name}: HTTP {response.status}: {response.data[:300]!r}")
+        data: bytes = response.data
+        return data
+
+    def _signing_key(self, kid: str) -> Any:
+        key = self.keys.get(kid)
+        if key is None:  # once per kid, as ours caches it
+            response = self.pool.request("GET", f"{self.base}/flex/v2/public-keys/{kid}", retries=False,
+                                         timeout=30.0)
+            key = self.keys[kid] = _rsa_from_jwk(json.loads(response.data))
+        return key
+
+    @staticmethod
+    def verify(jwt: str, key: Any) -> Dict[str, Any]:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        header, payload, signature = jwt.split(".")
+        key.verify(_b64u_decode(signature), f"{header}.{payload}".encode("ascii"), padding.PKCS1v15(),
+                   hashes.SHA256())
+        claims: Dict[str, Any] = json.loads(_b64u_decode(payload))
+        return claims
+
+    def capture_context(self) -> Tuple[str, Dict[str, Any]]:
+        jwt = self._post("sessions", SESSIONS_PATH, self.recorded["sessions"]["body"].encode("utf-8")).decode("ascii")
+        kid = json.loads(_b64u_decode(jwt.split(".", 1)[0]))["kid"]
+        return jwt, self.verify(jwt, self._signing_key(kid))
+
+    def tokenize(self, jwt: str, claims: Dict[str, Any]) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        jwk = claims["flx"]["jwk"]
+        key = _rsa_from_jwk(jwk)
+        plaintext = json.dumps({"data": {"paymentInformation": {"card": dict(FLOOR_CARD)}}, "context": jwt,
+                                "index": 0}, separators=(",", ":")).encode("utf-8")
+        protected = b64u(json.dumps({"kid": jwk["kid"], "alg": "RSA-OAEP-256", "enc": "A256GCM"},
+                                    separators=(",", ":")).encode())
+        cek, iv = os.urandom(32), os.urandom(12)
+        wrapped = key.encrypt(cek, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
+        sealed = AESGCM(cek).encrypt(iv, plaintext, protected.encode("ascii"))
+        jwe = ".".join((protected, b64u(wrapped), b64u(iv), b64u(sealed[:-16]), b64u(sealed[-16:])))
+        token = self._post("tokens", "/flex/v2/tokens", jwe.encode("ascii")).decode("ascii")
+        self.verify(token, key)  # the transient token is signed with the context's one-time key
+        return token
+
+    def payment_body(self, token: str) -> bytes:
+        return token.encode("ascii").join(self._payment_parts)
+
+    def authorize_and_capture(self, token: str) -> None:
+        payment = json.loads(self._post("payments", "/pts/v2/payments", self.payment_body(token)))
+        path = f"/pts/v2/payments/{payment['id']}/captures"
+        capture = json.loads(self._post("captures", path, self.recorded["captures"]["body"].encode("utf-8")))
+        if (payment["status"], capture["status"]) != ("AUTHORIZED", "PENDING"):
+            raise RuntimeError(f"unexpected purchase: {payment['status']}, {capture['status']}")
+
+
+def _rsa_from_jwk(jwk: Dict[str, Any]) -> Any:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+
+    return RSAPublicNumbers(int.from_bytes(_b64u_decode(jwk["e"]), "big"),
+                            int.from_bytes(_b64u_decode(jwk["n"]), "big")).public_key()
+
+
+def _floor_flow(setup: Dict[str, Any]) -> Callable[[], Any]:
+    bare = BareFlow(setup)
+    purchase = setup["flow"] == "purchase"
+
+    def call() -> str:
+        jwt, claims = bare.capture_context()
+        token = bare.tokenize(jwt, claims)
+        if purchase:
+            bare.authorize_and_capture(token)
+        return token
+
+    return call
+
+
+def _ours_flow(setup: Dict[str, Any]) -> Callable[[], Any]:
+    from flex_ext.client import Card, FlexClient
+
+    client = FlexClient(setup["config"])
+    purchase = setup["flow"] == "purchase"
+    amount, currency = PURCHASE_AMOUNT
+
+    def call() -> Any:
+        card = Card(FLOOR_CARD["number"], FLOOR_CARD["expirationMonth"], FLOOR_CARD["expirationYear"],
+                    security_code=FLOOR_CARD["securityCode"])
+        context = client.create_capture_context()  # POST /sessions, then verified
+        token = client.tokenize(context, card)  # JWE, POST /tokens, token verified
+        if purchase:
+            payment = client.authorize(token, amount, currency)
+            if payment.id is None:
+                raise RuntimeError(f"an authorization without id: {payment.status}")
+            capture = client.capture(payment.id, amount, currency)
+            if (payment.status, capture.status) != ("AUTHORIZED", "PENDING"):
+                raise RuntimeError(f"unexpected purchase: {payment.status}, {capture.status}")
+        return token
+
+    return call
+
+
+def _record(call: Callable[[], Any]) -> Dict[str, Any]:
+    """The requests one flow sends (urllib3 is wrapped for this one flow only): ours, for
+    the floor to replay, and the floor's, to show that it sent the same."""
+    import urllib3
+
+    requests: List[Dict[str, Any]] = []
+    original = urllib3.PoolManager.urlopen
+
+    def urlopen(self: Any, method: str, url: str, redirect: bool = True, **kw: Any) -> Any:
+        path = url.split("://", 1)[-1].split("/", 1)[-1]
+        name = "captures" if path.endswith("/captures") else path.rsplit("/", 1)[-1]
+        body = kw.get("body") or b""
+        requests.append({"name": name, "method": method, "path": "/" + path, "headers": dict(kw.get("headers") or {}),
+                         "body": body.decode("utf-8") if isinstance(body, bytes) else body})
+        return original(self, method, url, redirect=redirect, **kw)
+
+    urllib3.PoolManager.urlopen = urlopen  # type: ignore[method-assign]
+    try:
+        token = call()
+    finally:
+        urllib3.PoolManager.urlopen = original  # type: ignore[method-assign]
+    return {"requests": requests, "token": getattr(token, "jwt", token)}
+
+
+def _official_flow(setup: Dict[str, Any]) -> Callable[[], Any]:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import certifi
+
+    # The SDK trusts certifi's bundle only (no CA-file key): a copy with the emulator's CA
+    # appended, so that it verifies the emulator's certificate as ours does.
+    if setup.get("ssl_ca_file"):
+        bundle = os.path.join(setup["work_dir"], "official-ca-bundle.pem")
+        with open(certifi.where()) as base, open(setup["ssl_ca_file"]) as extra, open(bundle, "w") as out:
+            out.write(base.read() + "\n" + extra.read())
+        certifi.where = lambda: bundle
+    import CyberSource
+    from CyberSource.utilities.flex.CaptureContextParsingUtility import parse_capture_context_response
+
+    client_id = setup["official_client_id"]
+    CyberSource.ApiClient.get_client_id = lambda self: client_id  # its pkg_resources bug, as above
+    config = {k: v for k, v in setup["config"].items() if k != "ssl_ca_file"}
+    flex, payments, captures = (CyberSource.FlexAPIApi(config), CyberSource.PaymentsApi(config),
+                                CyberSource.CaptureApi(config))
+    bare = BareFlow(setup)
+    recorded = bare.recorded
+    purchase = setup["flow"] == "purchase"
+
+    def call() -> None:
+        jwt, _, _ = flex.generate_flex_api_capture_context(recorded["sessions"]["body"])
+        claims = parse_capture_context_response(jwt, flex.api_client.mconfig)
+        if isinstance(claims, str):
+            claims = json.loads(claims)
+        token = bare.tokenize(jwt, claims)  # not the official SDK's cost: it has no tokenization client
+        if purchase:
+            payment, _, _ = payments.create_payment(bare.payment_body(token).decode("utf-8"))
+            capture, _, _ = captures.capture_payment(recorded["captures"]["body"], payment.id)
+            if (payment.status, capture.status) != ("AUTHORIZED", "PENDING"):
+                raise RuntimeError(f"unexpected purchase: {payment.status}, {capture.status}")
+
+    return call
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status", "rb") as status:
+        return int(status.read().split(b"VmRSS:", 1)[1].split()[0])
+
+
 def worker_main() -> int:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -589,9 +833,10 @@ def worker_main() -> int:
 
     try:
         setup = json.loads(sys.stdin.readline())
-        if setup["mode"] in ("ours",):
+        if setup["mode"] in ("ours", "flow-ours"):
             use_checkout()
-        make = {"ours": _ours_call, "bare": _bare_call, "official": _official_call}[setup["mode"]]
+        make = {"ours": _ours_call, "bare": _bare_call, "official": _official_call, "flow-ours": _ours_flow,
+                "flow-floor": _floor_flow, "flow-official": _official_flow}[setup["mode"]]
         call = make(setup)
         call()
     except Exception:
@@ -602,6 +847,9 @@ def worker_main() -> int:
         command = line.strip()
         if command in ("", "q"):
             break
+        if command in ("record", "rss"):  # one flow's requests (see _record); this process's RSS
+            say(_record(call) if command == "record" else {"rss_kib": _rss_kib()})
+            continue
         count = int(command)
         try:
             cpu = time.process_time()
@@ -660,16 +908,19 @@ class Helper:
         try:
             line = self._lines.get(timeout=timeout)
         except queue.Empty:
-            self.close()
-            raise RuntimeError(f"{self.name}: no answer within {timeout:.0f} s\n{self.stderr_tail()}") from None
+            raise self._failed(f"no answer within {timeout:.0f} s") from None
         if line is None:
-            self.close()
-            raise RuntimeError(f"{self.name} exited (status {self.proc.returncode})\n{self.stderr_tail()}")
+            raise self._failed(f"exited (status {self.proc.poll()})")
         message: Dict[str, Any] = json.loads(line)
         if "error" in message:
-            self.close()
-            raise RuntimeError(f"{self.name} failed:\n{message['error']}\n{self.stderr_tail()}")
+            raise self._failed(f"failed:\n{message['error']}")
         return message
+
+    def _failed(self, what: str) -> RuntimeError:
+        # The stderr tail is read before close(), which closes its file.
+        tail = self.stderr_tail()
+        self.close()
+        return RuntimeError(f"{self.name} {what}\n{tail}")
 
     def close(self) -> None:
         if self.proc.poll() is None:
