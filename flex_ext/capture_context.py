@@ -17,7 +17,6 @@ RSA, ``use`` enc, modulus of at least 2048 bits, ``kid`` present), so it can be 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,6 +38,7 @@ from .jose import (
     verify_signature,
 )
 from .public_keys import KeyStore, PublicKeyResolver
+from .transport import is_loopback
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import MerchantConfig
@@ -53,15 +53,6 @@ __all__ = [
 _WHAT = "capture context"
 _FIELD_PATH_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
 _PATH_RE = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def normalize_origin(origin: str) -> str:
@@ -100,7 +91,7 @@ def _check_origin(value: Any, allowed_origins: Optional[Iterable[str]]) -> str:
     if allowed_origins is not None:
         if origin not in {normalize_origin(o) for o in allowed_origins}:
             raise JWTValidationError(f"{_WHAT} origin {origin!r} is not in the allowed origins")
-    elif origin.startswith("http://") and not _is_loopback(urlsplit(origin).hostname or ""):
+    elif origin.startswith("http://") and not is_loopback(urlsplit(origin).hostname or ""):
         raise JWTValidationError(
             f"{_WHAT} origin must use https (plain http is accepted only for loopback or allow-listed origins)"
         )

@@ -1,40 +1,13 @@
 """``FlexClient``: the high-level Flex API v2 client new code should use.
 
 One object, built from a :class:`~flex_ext.config.MerchantConfig` or the official config
-dict, runs the whole server-side flow::
+dict, runs the whole server-side flow (the README has it end to end): a verified capture
+context (``POST /flex/v2/sessions`` through ``CyberSource.FlexAPIApi``), card data -> JWE ->
+a verified transient token, and the payment calls of :class:`~flex_ext.payments.PaymentsClient`.
 
-    from flex_ext.client import Card, FlexClient
-
-    client = FlexClient({
-        "authentication_type": "http_signature",
-        "merchantid": "testrest",
-        "run_environment": "apitest.cybersource.com",
-        "merchant_keyid": "08c94330-f618-42a3-b09d-e1e43be5efda",
-        "merchant_secretkey": "yBJxy6LjM2TmcPGu+GaJrHtkke25fPpUX+UY6/L/1tE=",
-    })
-    # 1. a verified capture context (POST /flex/v2/sessions through CyberSource.FlexAPIApi)
-    ctx = client.create_capture_context({
-        "paymentInformation.card.number": True,           # required
-        "paymentInformation.card.expirationMonth": True,
-        "paymentInformation.card.expirationYear": True,
-        "paymentInformation.card.securityCode": False,    # optional
-    })
-    # 2. card data -> JWE -> transient token (verified with the context's one-time key)
-    token = client.tokenize(ctx, Card("4111 1111 1111 1111", "12", "2031", security_code="123"))
-    # 3. spend it (POST /pts/v2/payments with tokenInformation.transientTokenJwt)
-    payment = client.authorize(token, "10.00", "USD")
-
-Choices made for payment engineers:
-
-* ``fields`` is a mapping of dotted field paths to "required?" booleans (the notation
-  CyberSource's field list and the capture context itself use), or a plain list of paths
-  (all required), or the official nested ``{"fields": {...}}`` body.
-* ``card`` is a :class:`Card` (normalised and checked before anything is sent: Luhn,
-  month, year, expiry; its ``repr`` shows only the last four digits) or a mapping with
-  ``number``, ``expiration_month``/``expirationMonth``, ... keys.
-* ``bill_to``/``ship_to`` are mappings whose keys may be snake_case or camelCase;
-  ``amount`` is a ``str``/``Decimal``/``int`` total (never a ``float``) with ``currency=``,
-  or a mapping of ``amountDetails`` keys.
+``fields`` are dotted paths as CyberSource's field list writes them (a mapping to "required?"
+booleans, a list of paths, or the official nested body); ``bill_to``/``ship_to`` keys may be
+snake_case or camelCase; amounts are ``str``/``Decimal``/``int``, never ``float``.
 """
 
 from __future__ import annotations
@@ -44,13 +17,13 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
-from .capture_context import CaptureContext, verify_capture_context
+from .capture_context import CaptureContext, normalize_origin, verify_capture_context
 from .errors import FieldValidationError, HTTPError, InvalidAmountError, JWTValidationError, http_error
-from .jose import DEFAULT_LEEWAY_SECONDS, check_time_claims
-from .jwe import ALG_RSA_OAEP_256, encrypt_for_capture_context
+from .jose import DEFAULT_LEEWAY_SECONDS
+from .jwe import ALG_RSA_OAEP_256
 from .payments import _CARD, Card, PaymentsClient, _camel, _card_from, _shown
 from .public_keys import KeyStore, PublicKeyResolver
-from .transient_token import TransientToken, post_jwe, verify_transient_token
+from .transient_token import TransientToken, tokenize, verify_transient_token
 from .transport import TimeoutSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -292,15 +265,9 @@ class FlexClient(PaymentsClient):
         ctx = capture_context if isinstance(capture_context, CaptureContext) else self.verify_capture_context(
             capture_context
         )
-        if not ctx.verified:
-            raise JWTValidationError("refusing to tokenize with an unverified capture context")
-        if self.allowed_origins is not None and isinstance(capture_context, CaptureContext):
-            # A context verified elsewhere must still respect this client's allow-list.
-            from .capture_context import normalize_origin
-
-            if ctx.origin not in {normalize_origin(o) for o in self.allowed_origins}:
-                raise JWTValidationError(f"capture context origin {ctx.origin!r} is not in the allowed origins")
-        check_time_claims(ctx.claims, leeway=self.leeway, what="capture context")
+        # A context verified elsewhere must still respect this client's allow-list.
+        if self.allowed_origins is not None and ctx.origin not in {normalize_origin(o) for o in self.allowed_origins}:
+            raise JWTValidationError(f"capture context origin {ctx.origin!r} is not in the allowed origins")
         data = _CardData(card.to_fields())
         order: dict[str, Any] = {}
         details = _amount(amount, currency)
@@ -312,9 +279,8 @@ class FlexClient(PaymentsClient):
             order["shipTo"] = _address(ship_to, _SHIP_TO, "shipTo")
         if order:
             data["orderInformation"] = order
-        jwe = encrypt_for_capture_context(ctx, data, alg=self.jwe_alg)
-        token = post_jwe(ctx, jwe, transport=self.config.transport, timeout=self.timeout)
-        return self.verify_transient_token(token, ctx)
+        return tokenize(ctx, data, transport=self.config.transport, timeout=self.timeout, alg=self.jwe_alg,
+                        leeway=self.leeway)
 
     def verify_transient_token(self, jwt: str, capture_context: CaptureContext) -> TransientToken:
         """Verify a transient token with the capture context's one-time JWK (RS256, exp)."""

@@ -15,6 +15,8 @@ import json
 import re
 from typing import Any, Mapping, Optional
 
+from ._json import json_object
+
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
@@ -218,12 +220,7 @@ def parse_error_body(body: Any) -> tuple[Optional[str], Optional[str], tuple[tup
 
     Anything else gives ``(None, None, ())``.
     """
-    doc: Any = body
-    if isinstance(body, (str, bytes)):
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            return None, None, ()
+    doc = json_object(body) if isinstance(body, (str, bytes)) else body
     if not isinstance(doc, Mapping):
         return None, None, ()
     gateway = doc.get("response")

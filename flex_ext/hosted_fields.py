@@ -1,34 +1,18 @@
 """Payroc Hosted Fields sessions: configuration, bearer tokens, validation, idempotent retries.
 
-This module owns the hand-written half of the Payroc call that creates the session token a
-web page needs to load Hosted Fields (protocol notes, Part B). The wire work is done by the
-generated ``payroc_hosted_fields`` package, which reaches this module only through
-:func:`flex_ext.seam.client_settings`: a :class:`PayrocConfig` (or the client's bound
-variant of it) answers ``client_settings()`` with a :class:`PayrocSigner` that sends
-
-* ``x-api-key: <API key>`` on the Identity call ``POST /authorize``, and
-* ``Authorization: Bearer <token>`` on every other operation, the token coming from a
-  :class:`BearerTokenProvider` (cached until 2 minutes before it expires).
-
-The signer tells the two apart by the request path, so one configuration object serves
-both generated API classes.
-
-:class:`HostedFieldsClient` adds what the generated code does not know about: validation of
-every documented constraint before anything is sent, one UUID v4 ``Idempotency-Key`` per
-logical request reused on each retry, bounded exponential backoff on 5xx answers and
-connection failures (never on a 4xx), and a typed :class:`HostedFieldsSession` result whose
-``expires_at`` is an aware datetime.
-
-The API key and bearer tokens never reach a log line, an exception message, a ``repr`` or a
-``str``. The session token is kept out of ``repr`` too: it is short-lived, but it opens a
-Hosted Fields session.
+The wire work is done by the generated ``payroc_hosted_fields`` package, which reaches this
+module only through :func:`flex_ext.seam.client_settings`: a :class:`PayrocConfig` answers
+with a :class:`PayrocSigner`, which sends ``x-api-key`` on the Identity call
+``POST /authorize`` and ``Authorization: Bearer`` (from a :class:`BearerTokenProvider`) on
+every other path. :class:`HostedFieldsClient` adds validation before anything is sent, one
+UUID v4 ``Idempotency-Key`` per logical request reused on each retry, and bounded backoff on
+5xx answers and connection failures (never on a 4xx). The API key, bearer tokens and the
+session token never reach a log line, a message, a ``repr`` or a ``str``.
 """
 
 from __future__ import annotations
 
 import importlib
-import ipaddress
-import json
 import math
 import re
 import threading
@@ -39,10 +23,11 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
+from ._json import json_object
 from .errors import AuthenticationError, ConfigurationError, FlexError, HTTPError
 from .log_config import get_logger
 from .seam import ClientSettings
-from .transport import TransportSettings
+from .transport import TransportSettings, is_loopback
 
 __all__ = [
     "ENVIRONMENTS",
@@ -97,10 +82,6 @@ _AUTHORIZE_PATH = "/authorize"
 DEFAULT_REFRESH_MARGIN = 120.0
 
 
-# --------------------------------------------------------------------------------------------
-# Errors
-
-
 class HostedFieldsError(FlexError):
     """Base class of the errors raised by the Hosted Fields client."""
 
@@ -152,10 +133,6 @@ class HostedFieldsAuthenticationError(HostedFieldsHTTPError, AuthenticationError
 
 class IdempotencyConflictError(HostedFieldsHTTPError):
     """409: the ``Idempotency-Key`` was already used with another request body."""
-
-
-# --------------------------------------------------------------------------------------------
-# Validation
 
 
 def _require_str(value: object, field_name: str, argument: str, bounds: Optional[tuple[int, int]] = None) -> str:
@@ -243,10 +220,6 @@ def parse_expires_at(value: Union[str, datetime]) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-# --------------------------------------------------------------------------------------------
-# Configuration
-
-
 def _base_url(value: str, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{name} must be a non-empty URL")
@@ -261,7 +234,7 @@ def _base_url(value: str, name: str) -> str:
         raise ConfigurationError(f"{name} must be an http(s) URL with a host")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigurationError(f"{name} must not carry credentials, a query or a fragment")
-    if parts.scheme == "http" and not _is_loopback(hostname):
+    if parts.scheme == "http" and not is_loopback(hostname):
         # The API key and bearer token would travel in clear text.
         raise ConfigurationError(f"{name} must use https (plain http is allowed for loopback hosts only)")
     return value.rstrip("/")
@@ -277,36 +250,15 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _positive_or_none(value: Any) -> bool:
-    return value is None or (_is_number(value) and value > 0)
-
-
-def _non_negative(value: Any) -> bool:
-    return _is_number(value) and value >= 0
-
-
-def _attempts(value: Any) -> bool:
-    return isinstance(value, int) and _is_number(value) and 1 <= value <= 10
-
-
-_TIMEOUTS = ("connect_timeout", "read_timeout")
+_SECONDS = "a positive number of seconds"
 #: PayrocConfig's numeric settings: (field, valid?, the rule its error states).
 _PAYROC_NUMBERS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("connect_timeout", _positive_or_none, "a positive number of seconds"),
-    ("read_timeout", _positive_or_none, "a positive number of seconds"),
-    ("max_attempts", _attempts, "an integer from 1 to 10"),
-    ("backoff_initial", _non_negative, "a non-negative number of seconds"),
-    ("backoff_max", _non_negative, "a non-negative number of seconds"),
+    ("connect_timeout", lambda v: v is None or (_is_number(v) and v > 0), _SECONDS),
+    ("read_timeout", lambda v: v is None or (_is_number(v) and v > 0), _SECONDS),
+    ("max_attempts", lambda v: _is_number(v) and isinstance(v, int) and 1 <= v <= 10, "an integer from 1 to 10"),
+    ("backoff_initial", lambda v: _is_number(v) and v >= 0, "a non-negative number of seconds"),
+    ("backoff_max", lambda v: _is_number(v) and v >= 0, "a non-negative number of seconds"),
 )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -361,7 +313,8 @@ class PayrocConfig:
         for name, valid, rule in _PAYROC_NUMBERS:
             if not valid(getattr(self, name)):
                 raise ConfigurationError(f"{name} must be {rule}")
-        timeouts = {name: float(getattr(self, name)) for name in _TIMEOUTS if getattr(self, name) is not None}
+        timeouts = {name: float(getattr(self, name)) for name in ("connect_timeout", "read_timeout")
+                    if getattr(self, name) is not None}
         object.__setattr__(self, "transport", replace(self.transport, **timeouts))  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
@@ -434,23 +387,9 @@ class PayrocSigner:
         return "PayrocSigner(api_key='***')"
 
 
-# --------------------------------------------------------------------------------------------
-# Bearer tokens
-
-
 def _generated() -> Any:
     # Imported on first use so that `import flex_ext.hosted_fields` stays cheap.
     return importlib.import_module("payroc_hosted_fields")
-
-
-def _problem(body: Optional[str]) -> Optional[dict[str, Any]]:
-    if not body:
-        return None
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
 
 
 def _describe(status: int, reason: Optional[str], problem: Optional[Mapping[str, Any]]) -> str:
@@ -487,7 +426,7 @@ def _http_error(
     status = int(getattr(exc, "status", 0) or 0)
     reason = getattr(exc, "reason", None)
     body = getattr(exc, "body", None)
-    problem = _problem(body)
+    problem = json_object(body)
     return kind(
         f"{what}: {_describe(status, reason, problem)}",
         status=status,
@@ -579,10 +518,6 @@ class BearerTokenProvider:
         margin = min(self._margin, expires_in / 2)
         _logger.debug("bearer token received, valid %d s, refreshed after %.0f s", expires_in, expires_in - margin)
         return access_token, started + expires_in - margin
-
-
-# --------------------------------------------------------------------------------------------
-# Sessions
 
 
 @dataclass(frozen=True)

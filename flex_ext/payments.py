@@ -16,7 +16,6 @@ a 5xx after an authorization could mean the customer was charged, so look the pa
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
+from ._json import json_object
 from .body import request_body
 from .errors import (
     CardValidationError,
@@ -503,11 +503,8 @@ class PaymentsClient:
                 f"{where} failed with HTTP {response.status}",
                 status=response.status, reason=response.reason, body=response.text(), headers=response.headers,
             )
-        try:
-            doc = json.loads(response.data)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, Mapping):
+        doc = json_object(response.data)
+        if doc is None:
             raise HTTPError(f"{where}: the answer is not a JSON object", status=response.status,
                             reason=response.reason, body=response.text(), headers=response.headers)
         return PaymentResult.from_json(doc, response.status)

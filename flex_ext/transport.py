@@ -8,6 +8,7 @@ the official SDK shares them, but the cache is bounded.
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 import threading
 from collections import OrderedDict
@@ -28,6 +29,7 @@ __all__ = [
     "Response",
     "SealedBody",
     "TransportSettings",
+    "is_loopback",
     "pool_manager",
     "send",
 ]
@@ -112,6 +114,16 @@ class SealedBody:
 
     def __reduce__(self) -> Any:
         raise TypeError("SealedBody holds card data and is not picklable")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's hostname) is this machine: where plain http is tolerable."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _untrusted_certificate(exc: BaseException) -> bool:
