@@ -1,39 +1,14 @@
 """What backs the official capture-context utilities (``authenticationsdk.util.jwt.*``,
-``CyberSource.utilities.flex.*``): the same names, signatures, exception types and messages,
-on top of the strict implementation in :mod:`flex_ext.jose` and :mod:`flex_ext.public_keys`.
+``CyberSource.utilities.flex.*``): the official names, signatures, exception types (with
+``(message, cause=None)``, ``.message`` and ``.cause``) and messages (``official-sdk-compat.md``
+§5.1-§5.3), on top of :mod:`flex_ext.jose` and :mod:`flex_ext.public_keys`.
 
-Kept from the official SDK (so existing ``except`` clauses keep working):
-
-* ``InvalidJwtException``, ``InvalidJwkException``, ``JwtSignatureValidationException``
-  with ``(message, cause=None)``, ``.message``, ``.cause`` and ``__cause__``; they also
-  subclass :class:`~flex_ext.errors.JWTValidationError` /
-  :class:`~flex_ext.errors.JWKValidationError`;
-* ``parse`` returning the 5-key dict, ``verify_jwt`` accepting a JWK dict or JSON string,
-  ``get_rsa_public_key_from_jwk`` returning the dict;
-* ``fetch_public_key(kid, run_environment)`` and ``parse_capture_context_response`` with the
-  official messages (§5.1-§5.3 of ``official-sdk-compat.md``), including exactly one re-fetch
-  when a cached key fails.
-
-Deliberate, documented differences (the official behaviour is a weakness): the compat path
-applies the policy of :func:`flex_ext.capture_context.verify_capture_context`, which both
-``parse_capture_context_response`` and ``verify_jwt`` call:
-
-* RS256 only (RS384/RS512 are refused); ``crit`` and header-borne keys are refused;
-* ``exp`` required, numeric and finite; ``iat``/``nbf`` not in the future beyond the leeway;
-  ``exp`` not before ``iat``; an **expired** context raises
-  :class:`CaptureContextExpiredException` (a ``JwtSignatureValidationException``) unless
-  ``allow_expired=True``;
-* signing keys and ``flx.jwk`` must be RSA with at least 2048 bits (``flx.jwk`` with ``use``
-  "enc"); a key that fails this never enters the process-wide key store;
-* base64url is decoded strictly: padding, foreign characters (``!!**``) or non-canonical
-  encodings make ``parse`` raise ``InvalidJwtException`` ('Failed to decode JWT ... from
-  base64url') instead of being silently skipped;
-* the ``kid`` is validated before any URL is built (as 0.0.80 does), the fetch has a timeout,
-  honours the configured proxy/TLS settings when the merchant config carries them, retries
-  only connection errors and 5xx, and the key cache is bounded with a TTL;
-* a ``run_environment`` that already has a scheme is honoured (no ``https://https://``).
-
-The official messages stay; the precise reason of a refusal is the exception's ``cause``.
+Deliberate difference (the official behaviour is a weakness): ``verify_jwt`` and
+``parse_capture_context_response`` apply the whole policy of
+:func:`flex_ext.capture_context.verify_capture_context` (RS256 only, no ``crit`` or
+header-borne keys, ``exp`` required and checked, RSA keys of 2048 bits or more, strict
+base64url, a validated ``kid``, a bounded key cache and a fetch with a timeout). The
+official message stays; the precise reason of a refusal is the exception's ``cause``.
 """
 
 from __future__ import annotations
@@ -123,9 +98,6 @@ class PublicKeyFetchException(FlexError):
         self.original_error = original_error
 
 
-# ---------------------------------------------------------------------------- JWTUtility
-
-
 def _decode_part(part: str, name: str) -> Dict[str, Any]:
     try:
         raw = b64url_decode(part, f"JWT {name}")
@@ -184,12 +156,8 @@ def _jwk_dict(public_key: Any) -> Dict[str, Any]:
 
 def verify_jwt(jwt_token: Any, public_key: Any) -> None:
     """Verify a capture context with its signing key, an RSA JWK (dict or JSON string); None
-    on success.
-
-    Unlike the official SDK, the whole capture-context policy applies (RS256 only, claims,
-    ``flx.jwk``; see the module docstring): failures raise ``JwtSignatureValidationException``
-    ('JWT signature verification failed') whose ``cause`` says what was wrong.
-    """
+    on success. The whole capture-context policy applies: a refusal raises
+    ``JwtSignatureValidationException('JWT signature verification failed')``."""
     if not public_key:
         raise JwtSignatureValidationException("No public key found")
     if not jwt_token:
@@ -229,9 +197,6 @@ def get_rsa_public_key_from_jwk(jwk_json_string: Any) -> Dict[str, Any]:
     except JWKValidationError as exc:
         raise InvalidJwkException("Failed to parse JWK or extract RSA public key", exc) from exc
     return jwk
-
-
-# ------------------------------------------------------------------- PublicKeyApiController
 
 
 def _base_url(run_environment: str) -> str:
@@ -278,9 +243,6 @@ def fetch_public_key(kid: Any, run_environment: Any) -> Dict[str, Any]:
     return _fetch_jwk(kid, _base_url(str(run_environment)), TransportSettings())
 
 
-# ------------------------------------------------------------ CaptureContextParsingUtility
-
-
 def _run_environment(merchant_config: Any) -> Optional[str]:
     if hasattr(merchant_config, "run_environment"):
         value = merchant_config.run_environment
@@ -317,19 +279,12 @@ def parse_capture_context_response(
 ) -> Dict[str, Any]:
     """Verify a capture context and return its payload dict (official signature and errors).
 
-    ``merchant_config`` is any object with ``run_environment`` or ``getRunEnvironment()``
-    (the official ``api_client.mconfig``, a :class:`~flex_ext.config.MerchantConfig`, ...);
-    a ``MerchantConfig`` also contributes its base URL (``IntermediateHost``) and transport
-    settings. Keys are cached per (environment, kid); when a cached key fails, it is fetched
-    again exactly once.
-
-    **Difference from the official SDK:** the context must pass
-    :func:`~flex_ext.capture_context.verify_capture_context` (see the module docstring);
-    a refusal raises ``JwtSignatureValidationException('JWT validation failed')`` with the
-    reason as its ``cause``. An expired context (``exp`` older than ``leeway`` seconds,
-    default 60) raises :class:`CaptureContextExpiredException`, a
-    ``JwtSignatureValidationException``, unless ``allow_expired=True``. With
-    ``verify_jwt_signature=False`` nothing is verified, expiry included.
+    ``merchant_config`` is any object with ``run_environment`` or ``getRunEnvironment()``; a
+    ``MerchantConfig`` also contributes its base URL (``IntermediateHost``) and transport.
+    A cached key that fails is fetched again exactly once. A refusal raises
+    ``JwtSignatureValidationException('JWT validation failed')`` with the reason as ``cause``;
+    an expired context (beyond ``leeway``) raises :class:`CaptureContextExpiredException`
+    unless ``allow_expired=True``. ``verify_jwt_signature=False`` verifies nothing.
     """
     if not jwt_value:
         raise InvalidJwtException("JWT value is null or undefined")
