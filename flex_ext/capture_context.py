@@ -1,18 +1,9 @@
 """Capture contexts: the JWT returned by ``POST /flex/v2/sessions``, parsed and verified.
 
-:func:`verify_capture_context` is the call production code uses: the signature must be
-RS256 by the key the header ``kid`` names (fetched from ``/flex/v2/public-keys/{kid}`` and
-cached, see :mod:`flex_ext.public_keys`, or given explicitly), ``exp``/``iat`` are checked
-with a leeway, an expired context is refused unless ``allow_expired=True`` is passed, and
-``flx.origin`` may be restricted to an allow-list.
-
-:func:`parse_capture_context_unverified` exists for documentation examples and debugging,
-where the signing key is not available. Its name says what it does not do; never use its
-result to decide anything.
-
-Both return a :class:`CaptureContext` whose encryption JWK has been validated (``kty``
-RSA, ``use`` enc, modulus of at least 2048 bits, ``kid`` present), so it can be handed to
-:mod:`flex_ext.jwe` directly.
+:func:`verify_capture_context` is the one verification path (the compat functions call it
+too); :func:`parse_capture_context_unverified` is for documentation examples and debugging
+only. Both return a :class:`CaptureContext` whose encryption JWK is validated, ready for
+:mod:`flex_ext.jwe`.
 """
 
 from __future__ import annotations

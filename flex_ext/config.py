@@ -1,18 +1,11 @@
 """The merchant configuration: the official config dict, read once into a typed object.
 
-:class:`MerchantConfig` holds every key of the official SDK's merchant-config dict that a
-Flex client needs, validated with the official error texts (so code that matches on
-``str(e)`` keeps working) but raised as typed errors derived from
-:class:`~flex_ext.errors.ConfigurationError`, and without printing anything to stdout (a
-deliberate deviation: the official SDK prints validation errors).
-
-It also decides the three things the rest of the library derives from the configuration:
-the host that is signed (:attr:`MerchantConfig.request_host`), the URL the requests go to
-(:attr:`MerchantConfig.base_url`) and the transport settings
-(:attr:`MerchantConfig.transport`).
-
-Message-level encryption (MLE) is out of scope: the official MLE keys are accepted and kept
-verbatim in :attr:`MerchantConfig.mle_settings`, and nothing else is done with them.
+:class:`MerchantConfig` holds every key of the official merchant-config dict a Flex client
+needs, validated with the official error texts (code matches on ``str(e)``) but raised as
+typed :class:`~flex_ext.errors.ConfigurationError` subclasses, and without printing to stdout.
+It decides the signed host (:attr:`~MerchantConfig.request_host`), where requests go
+(:attr:`~MerchantConfig.base_url`) and the :attr:`~MerchantConfig.transport` settings. The
+official MLE keys are kept verbatim in ``mle_settings`` and otherwise unused (MLE is out of scope).
 """
 
 from __future__ import annotations
@@ -313,9 +306,6 @@ _MANDATORY: tuple[tuple[Callable[[Any], bool], str, str, str], ...] = (
     (_auth_is("mutual_auth"), "client_id", "Client Id is Empty/Null", "client_id"),
     (_auth_is("mutual_auth"), "client_secret", "Client Secret is Empty/Null", "client_secret"),
 )
-
-
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, repr=False)

@@ -1,19 +1,12 @@
 """The part of JOSE this client needs, done strictly.
 
-* base64url (:func:`b64url_encode`, :func:`b64url_decode`): the one implementation every
-  hand-written runtime module uses; decoding refuses padding, foreign characters and
-  non-canonical trailing bits (the official SDK accepts ``!!**`` inside a signature);
-* compact JWS parsing (:func:`parse_compact_jwt`) and a header policy (:func:`check_alg`):
-  the caller, never the token, picks the algorithm, and only ``RS256`` exists here; ``crit``
-  and header-borne keys (``jwk``, ``jku``, ``x5u``, ``x5c``) are refused;
-* the signature itself is checked by PyJWT (:func:`verify_signature`), imported on first use;
-* the RSA JWK policy (:func:`validate_rsa_jwk`) and the registered time claims
-  (:func:`check_time_claims`), which stay ours because PyJWT reads ``"exp": "123"`` and
-  ``"exp": true`` as numbers.
-
-Every failure is a :class:`~flex_ext.errors.JWTValidationError` (or its
-:class:`~flex_ext.errors.JWKValidationError` subclass). Messages name the part that is
-wrong, never the token or key material.
+The one base64url of the hand-written runtime (decoding refuses padding, foreign characters
+and non-canonical trailing bits); compact JWS parsing and a header policy (the caller picks
+the algorithm, only ``RS256`` exists; ``crit`` and header-borne keys are refused); the RS256
+signature check by PyJWT; and, ours because PyJWT reads ``"exp": "123"`` and ``true`` as
+numbers, the RSA JWK policy and the time claims. Every failure is a
+:class:`~flex_ext.errors.JWTValidationError` naming the part that is wrong, never key or token
+material.
 """
 
 from __future__ import annotations

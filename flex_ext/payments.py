@@ -1,17 +1,13 @@
 """Spending a transient token: authorize or sale, capture, reverse, refund, void, look up.
 
-:class:`PaymentsClient` sends the checkout's payment calls (checkout.md §1 rows 4-15)
-through the same signer and transport as the generated ``ApiClient``
-(:func:`flex_ext.seam.client_settings`) and returns a typed :class:`PaymentResult`; a
-refused request raises the typed :func:`~flex_ext.errors.http_error` classes with
-``reason``, ``message`` and ``details`` read from the 400/502 body. :class:`Card` holds raw
-card data behind a masking ``repr`` and checks it before anything is sent.
+:class:`PaymentsClient` sends the checkout's payment calls (checkout.md §1) with the signer
+and transport of the generated ``ApiClient`` and returns a typed :class:`PaymentResult`; a
+refusal raises the :func:`~flex_ext.errors.http_error` classes. :class:`Card` holds raw card
+data behind a masking ``repr`` and checks it before anything is sent.
 
-Retries: a GET (transaction lookup) is retried on a transport failure, 429 and 502-504; a
-POST only when the connection could not be opened (:class:`~flex_ext.errors.ConnectError`:
-nothing was sent). A POST that may have reached the server is never repeated: a timeout or
-a 5xx after an authorization could mean the customer was charged, so look the payment up
-(or reverse it) instead of sending it again.
+Retries: a GET is retried on a transport failure, 429 and 502-504; a POST only when nothing
+was sent (:class:`~flex_ext.errors.ConnectError`). A timeout or a 5xx after a POST could mean
+the customer was charged: look the payment up (or reverse it) instead of sending it again.
 """
 
 from __future__ import annotations

@@ -1,19 +1,11 @@
 """Flex v2 signing keys: fetch ``GET {base}/flex/v2/public-keys/{kid}`` and cache them.
 
-What this module adds over the official SDK (whose cache never expires and whose fetch has
-no timeout and builds a URL from an unchecked ``kid``):
-
-* :func:`validate_kid` runs before a ``kid`` goes anywhere near a URL;
-* the fetch uses the configured :class:`~flex_ext.transport.TransportSettings` (timeout,
-  proxy, TLS) and retries, with backoff and a bound, only on connection errors and 5xx;
-* the cache is a :class:`KeyStore` (a protocol, so a fleet can plug a shared store), keyed
-  by (environment, kid); the default :class:`InMemoryKeyStore` is thread-safe, LRU-bounded
-  and expires entries after a TTL;
-* :class:`PublicKeyResolver` keeps forged input from driving fetches, with a budget shared
-  by every resolver of one key store: a cached kid whose key fails a signature (it may have
-  been rotated) is fetched again at most once per interval, a kid answered 404 is remembered
-  as unknown, a burst of unknown kids stops fetches of uncached kids for an interval (the
-  constants below); one fetch per kid at a time, different kids never wait on each other.
+Over the official SDK (whose cache never expires and whose fetch has no timeout and puts an
+unchecked ``kid`` in a URL): :func:`validate_kid` runs before a ``kid`` nears a URL; the fetch
+uses the configured transport and retries only connection errors and 5xx; the cache is a
+:class:`KeyStore` keyed by (environment, kid), by default the thread-safe, bounded, expiring
+:class:`InMemoryKeyStore`; and :class:`PublicKeyResolver` keeps forged input from driving
+fetches, with a budget shared by every resolver of one store (the constants below).
 """
 
 from __future__ import annotations

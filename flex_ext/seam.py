@@ -1,19 +1,12 @@
 """The one seam between the generated packages (``CyberSource``, ``payroc_hosted_fields``)
-and ``flex_ext``.
+and ``flex_ext``: generated code imports ``flex_ext`` through this module only.
 
-Generated code imports ``flex_ext`` through this module only. What it gets:
-
-- :func:`client_settings`: from an official merchant-config dict (or a
-  :class:`~flex_ext.config.MerchantConfig`), the base URL, the transport settings
-  (timeouts, proxy, TLS) and a :class:`ClientSettings` whose ``headers_for`` signs one
-  request;
-- :func:`request_body` / :func:`sanitize_for_serialization`: the exact body bytes;
-- :func:`send`: the shared transport;
-- :func:`masked_for_display`: what a model's repr shows (card data and credentials masked);
-- the error classes the generated ``rest`` module builds on;
-- for the compat modules the official SDK had by hand (``CyberSource.logging``,
-  ``CyberSource.utilities.flex``, ``authenticationsdk.util.jwt``), the objects they
-  re-export, loaded on first use so that ``import CyberSource`` stays cheap.
+It gets :func:`client_settings` (base URL, transport, and the signer behind
+:meth:`ClientSettings.headers_for`), the body bytes (:func:`request_body`), the shared
+transport (:func:`send`), a model's masked repr (:func:`masked_for_display`), the error
+classes its ``rest`` module builds on, and, loaded on first use, the objects of the compat
+modules the official SDK had by hand (``CyberSource.logging``, ``CyberSource.utilities.flex``,
+``authenticationsdk.util.jwt``).
 """
 
 from __future__ import annotations
