@@ -28,7 +28,6 @@ from .errors import (
     HTTPError,
     InvalidAmountError,
     TransportError,
-    http_error,
 )
 from .transient_token import TransientToken
 from .transport import SealedBody, TimeoutSpec, send
@@ -43,7 +42,7 @@ _CAMEL_RE = re.compile(r"_([a-z0-9])")
 _DIGITS_RE = re.compile(r"[0-9]+")
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CARD_PATH = "paymentInformation.card."
-_CARD = ("number", "securityCode", "expirationMonth", "expirationYear", "type")
+_CARD = ("number", "expirationMonth", "expirationYear", "securityCode", "type")  # Card's field order
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
@@ -149,15 +148,8 @@ class Card:
     def to_fields(self) -> dict[str, Any]:
         """The ``paymentInformation.card`` tree (unset fields omitted), as the JWE data and
         the payments body both take it."""
-        card = {"number": self.number}
-        for key, value in (
-            ("expirationMonth", self.expiration_month),
-            ("expirationYear", self.expiration_year),
-            ("securityCode", self.security_code),
-            ("type", self.type),
-        ):
-            if value is not None:
-                card[key] = value
+        values = (self.number, self.expiration_month, self.expiration_year, self.security_code, self.type)
+        card = {name: value for name, value in zip(_CARD, values) if value is not None}
         return {"paymentInformation": {"card": card}}
 
 
@@ -172,13 +164,7 @@ def _card_from(card: Union[Card, Mapping[str, Any]]) -> Card:
         raise FieldValidationError("unknown card field(s): " + ", ".join(_shown(k) for k in unknown))
     if "number" not in values:
         raise FieldValidationError("card number is missing", missing=("paymentInformation.card.number",))
-    return Card(
-        number=values["number"],
-        expiration_month=values.get("expirationMonth"),
-        expiration_year=values.get("expirationYear"),
-        security_code=values.get("securityCode"),
-        type=values.get("type"),
-    )
+    return Card(values["number"], *(values.get(name) for name in _CARD[1:]))
 
 
 #: ISO 4217 minor units that differ from 2.
@@ -495,10 +481,7 @@ class PaymentsClient:
             attempt += 1
         where = f"{method} {path}"
         if not 200 <= response.status < 300:
-            raise http_error(
-                f"{where} failed with HTTP {response.status}",
-                status=response.status, reason=response.reason, body=response.text(), headers=response.headers,
-            )
+            raise response.error(where)
         doc = json_object(response.data)
         if doc is None:
             raise HTTPError(f"{where}: the answer is not a JSON object", status=response.status,

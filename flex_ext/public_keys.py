@@ -231,13 +231,8 @@ def fetch_public_key_jwk(
             if 200 <= response.status < 300:
                 break
             if response.status < 500 or attempt == attempts:
-                raise HTTPError(
-                    f"GET public key for kid {_shown(kid)} failed with HTTP {response.status}",
-                    status=response.status,
-                    reason=response.reason,
-                    body=response.text(),
-                    headers=response.headers,
-                )
+                message = f"GET public key for kid {_shown(kid)} failed with HTTP {response.status}"
+                raise HTTPError(message, response.status, response.reason, response.text(), response.headers)
         delay = min(max_backoff_seconds, backoff_seconds * (2 ** (attempt - 1)))
         sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not security
     try:

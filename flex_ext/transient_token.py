@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
-from .errors import HTTPError, JWTValidationError, http_error
+from .errors import HTTPError, JWTValidationError
 from .jose import DEFAULT_LEEWAY_SECONDS, check_time_claims, numeric_date_utc, parse_compact_jwt, verify_signature
 from .jwe import ALG_RSA_OAEP_256, encrypt_for_capture_context
 from .transport import TimeoutSpec, TransportSettings, send
@@ -178,13 +178,7 @@ def post_jwe(
         timeout=timeout,
     )
     if not 200 <= response.status < 300:
-        raise http_error(
-            f"POST {capture_context.tokens_url} failed with HTTP {response.status}",
-            status=response.status,
-            reason=response.reason,
-            body=response.text(),
-            headers=response.headers,
-        )
+        raise response.error(f"POST {capture_context.tokens_url}")
     digest = response.headers.get("Digest")
     if digest is not None:
         try:

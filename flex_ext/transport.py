@@ -21,7 +21,7 @@ from urllib3.exceptions import HTTPError as _Urllib3HTTPError
 from urllib3.exceptions import NewConnectionError, ProtocolError, ProxyError, SSLError
 from urllib3.exceptions import TimeoutError as _Urllib3TimeoutError
 
-from .errors import ConnectError, RequestTimeoutError, ResponseTooLargeError, TransportError
+from .errors import ConnectError, HTTPError, RequestTimeoutError, ResponseTooLargeError, TransportError, http_error
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -93,6 +93,11 @@ class Response:
 
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
+
+    def error(self, where: str) -> HTTPError:
+        """The typed :func:`~flex_ext.errors.http_error` for this (non-2xx) answer to ``where``."""
+        status = self.status
+        return http_error(f"{where} failed with HTTP {status}", status, self.reason, self.text(), self.headers)
 
 
 class SealedBody:
