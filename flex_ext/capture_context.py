@@ -97,18 +97,12 @@ def _check_path(path: Any) -> str:
     return path
 
 
-@lru_cache(maxsize=1024)
-def _valid_field_path(value: str) -> bool:
-    # Field paths repeat across capture contexts (one field set per integration).
-    return _FIELD_PATH_RE.fullmatch(value) is not None
-
-
 def _field_list(data: Mapping[str, Any], name: str) -> list[str]:
     values = data.get(name, [])
     if not isinstance(values, list):
         raise JWTValidationError(f"{_WHAT} 'ctx[].data.{name}' is not a list")
     for value in values:
-        if not isinstance(value, str) or len(value) > 256 or not _valid_field_path(value):
+        if not isinstance(value, str) or len(value) > 256 or not _FIELD_PATH_RE.fullmatch(value):
             raise JWTValidationError(f"{_WHAT} 'ctx[].data.{name}' holds an invalid field path")
     return values
 

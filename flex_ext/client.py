@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 from .capture_context import CaptureContext, normalize_origin, verify_capture_context
 from .errors import FieldValidationError, HTTPError, InvalidAmountError, JWTValidationError, http_error
 from .jose import DEFAULT_LEEWAY_SECONDS
-from .jwe import ALG_RSA_OAEP_256
+from .jwe import ALG_RSA_OAEP_256, _CardFields
 from .payments import _CARD, Card, PaymentsClient, _camel, _card_from, _shown
 from .public_keys import KeyStore, PublicKeyResolver
 from .transient_token import TransientToken, tokenize, verify_transient_token
@@ -136,16 +136,6 @@ def _amount(amount: Any, currency: Optional[str]) -> dict[str, str]:
     if currency is not None:
         out["currency"] = currency
     return out
-
-
-class _CardData(dict):  # type: ignore[type-arg]
-    """The JWE data tree of one tokenization: a dict whose ``repr`` hides the card data,
-    so a traceback's locals (which error trackers record) never show it."""
-
-    def __repr__(self) -> str:
-        return f"<card data: {', '.join(sorted(self))}>"
-
-    __str__ = __repr__
 
 
 class FlexClient(PaymentsClient):
@@ -268,7 +258,7 @@ class FlexClient(PaymentsClient):
         # A context verified elsewhere must still respect this client's allow-list.
         if self.allowed_origins is not None and ctx.origin not in {normalize_origin(o) for o in self.allowed_origins}:
             raise JWTValidationError(f"capture context origin {ctx.origin!r} is not in the allowed origins")
-        data = _CardData(card.to_fields())
+        data = _CardFields(card.to_fields())  # a repr that hides the card data
         order: dict[str, Any] = {}
         details = _amount(amount, currency)
         if details:

@@ -269,42 +269,30 @@ _LOGGABLE_KEYS: frozenset[str] = (
 ) - HIDE_MERCHANT_CONFIG_PROPS
 
 
-def _always(config: Any) -> bool:
-    return True
-
-
 def _signs_with_shared_secret(config: Any) -> bool:
     auth: str = config.authentication_type
     return auth == "http_signature" or (auth == "jwt" and config.jwt_key_type == "SHARED_SECRET")
 
 
-def _auth_is(*types: str) -> Callable[[Any], bool]:
-    return lambda config: config.authentication_type in types
-
-
-def _is_set(flag: str) -> Callable[[Any], bool]:
-    return lambda config: bool(getattr(config, flag))
-
-
-#: The official mandatory-key checks in the official order, with the official texts
-#: (leading spaces included): (applies to this config?, field that must be set, message,
-#: dict key named by the error's ``key``).
-_MANDATORY: tuple[tuple[Callable[[Any], bool], str, str, str], ...] = (
-    (_always, "authentication_type", "AuthenticationType is Mandatory", "authentication_type"),
-    (_always, "run_environment", "RunEnvironment Is Mandatory.", "run_environment"),
-    (_is_set("use_metakey"), "portfolio_id", " Portfolio ID is Mandatory", "portfolio_id"),
-    (_is_set("enable_client_cert"), "client_cert_dir", "Client Cert Directory is Empty/Null", "client_cert_dir"),
-    (_is_set("enable_client_cert"), "ssl_client_cert", "SSL Client Cert is Empty/Null", "ssl_client_cert"),
-    (_is_set("enable_client_cert"), "private_key", "Private Key is Empty/Null", "private_key"),
-    (_auth_is("http_signature", "jwt"), "merchant_id", "MerchantID is mandatory", "merchantid"),
-    (_signs_with_shared_secret, "merchant_key_id", "MerchantKeyId is Mandatory", "merchant_keyid"),
-    (_signs_with_shared_secret, "merchant_secret_key", " MerchantSecretKey is Mandatory", "merchant_secretkey"),
-    (_auth_is("oauth"), "access_token", "AccessToken is Empty/Null", "access_token"),
+#: The official mandatory-key checks in the official order, with the official texts (leading
+#: spaces included): (applies to this config?, field that must be set, message). The error's
+#: ``key`` is the field's dict key.
+_MANDATORY: tuple[tuple[Callable[[Any], bool], str, str], ...] = (
+    (lambda config: True, "authentication_type", "AuthenticationType is Mandatory"),
+    (lambda config: True, "run_environment", "RunEnvironment Is Mandatory."),
+    (lambda config: config.use_metakey, "portfolio_id", " Portfolio ID is Mandatory"),
+    (lambda config: config.enable_client_cert, "client_cert_dir", "Client Cert Directory is Empty/Null"),
+    (lambda config: config.enable_client_cert, "ssl_client_cert", "SSL Client Cert is Empty/Null"),
+    (lambda config: config.enable_client_cert, "private_key", "Private Key is Empty/Null"),
+    (lambda config: config.authentication_type in ("http_signature", "jwt"), "merchant_id", "MerchantID is mandatory"),
+    (_signs_with_shared_secret, "merchant_key_id", "MerchantKeyId is Mandatory"),
+    (_signs_with_shared_secret, "merchant_secret_key", " MerchantSecretKey is Mandatory"),
+    (lambda config: config.authentication_type == "oauth", "access_token", "AccessToken is Empty/Null"),
     # The official SDK reports a missing ssl_client_cert under OAuth with this misleading
     # text; kept for compatibility, and the error's key names the real key.
-    (_auth_is("oauth"), "ssl_client_cert", "RefreshToken is Empty/Null", "ssl_client_cert"),
-    (_auth_is("mutual_auth"), "client_id", "Client Id is Empty/Null", "client_id"),
-    (_auth_is("mutual_auth"), "client_secret", "Client Secret is Empty/Null", "client_secret"),
+    (lambda config: config.authentication_type == "oauth", "ssl_client_cert", "RefreshToken is Empty/Null"),
+    (lambda config: config.authentication_type == "mutual_auth", "client_id", "Client Id is Empty/Null"),
+    (lambda config: config.authentication_type == "mutual_auth", "client_secret", "Client Secret is Empty/Null"),
 )
 
 
@@ -406,9 +394,9 @@ class MerchantConfig:
         if self.use_proxy and not _has_scheme(self.proxy_address or ""):
             raise MerchantConfigError(_MSG_PROXY_SCHEME, "proxy_address")
         # The official checks, in the official order: the first missing key is reported.
-        for applies, name, message, key in _MANDATORY:
+        for applies, name, message in _MANDATORY:
             if applies(self) and not getattr(self, name):
-                raise MerchantConfigError(message, key)
+                raise MerchantConfigError(message, _STRING_KEYS[name])
         if self.authentication_type == "jwt" and self.jwt_key_type not in JWT_KEY_TYPES:
             raise MerchantConfigError(_MSG_JWT_KEY_TYPE.format(raw_key_type), "jwt_key_type")
         # An unknown authentication_type passes here, as in the official SDK; choosing a

@@ -28,6 +28,7 @@ __all__ = [
     "FlexError",
     "HTTPError",
     "InvalidAmountError",
+    "InvalidKidError",
     "JWEError",
     "JWKValidationError",
     "JWTValidationError",
@@ -37,6 +38,7 @@ __all__ = [
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "ServerError",
+    "TokenExpiredError",
     "TransportError",
     "UnauthorizedError",
     "http_error",
@@ -70,6 +72,15 @@ class JWTValidationError(FlexError):
 
 class JWKValidationError(JWTValidationError):
     """A JWK is malformed or unfit for its purpose (wrong kty/use, short modulus, no kid)."""
+
+
+class TokenExpiredError(JWTValidationError):
+    """A capture context or transient token is past its ``exp`` (beyond the leeway)."""
+
+
+class InvalidKidError(JWTValidationError, ValueError):
+    """A JWT ``kid`` cannot be used to look a key up (unsafe characters, too long, empty).
+    Also a :class:`ValueError`, as the official ``fetch_public_key`` raised."""
 
 
 class JWEError(FlexError):
@@ -239,13 +250,8 @@ def parse_error_body(body: Any) -> tuple[Optional[str], Optional[str], tuple[tup
     return _text(doc.get("reason")), _text(doc.get("message")), _details(doc.get("details"))
 
 
-def http_error(
-    message: str,
-    status: int = 0,
-    reason: Optional[str] = None,
-    body: Optional[str] = None,
-    headers: Optional[Mapping[str, Any]] = None,
-) -> HTTPError:
+def http_error(message: str, status: int = 0, reason: Optional[str] = None, body: Optional[str] = None,
+               headers: Optional[Mapping[str, Any]] = None) -> HTTPError:
     """The typed :class:`HTTPError` for a failed answer (same arguments as HTTPError).
 
     ``reason`` becomes the body's reason code when it has one (``INVALID_DATA``), and the
@@ -264,16 +270,3 @@ def http_error_class(status: int) -> type[HTTPError]:
     specific), for code that builds its own exception, such as the generated ``rest``."""
     return ServerError if status >= 500 else _BY_STATUS.get(status, HTTPError)
 
-
-class TokenExpiredError(JWTValidationError):
-    """A capture context or transient token is past its ``exp`` (beyond the leeway)."""
-
-
-class InvalidKidError(JWTValidationError, ValueError):
-    """A JWT ``kid`` cannot be used to look a key up (unsafe characters, too long, empty).
-
-    Also a :class:`ValueError`, as the official ``fetch_public_key`` raised.
-    """
-
-
-__all__ += ["InvalidKidError", "TokenExpiredError"]

@@ -65,6 +65,8 @@ class _CardFields(Dict[str, Any]):
     def __repr__(self) -> str:
         return f"<card data: {len(self)} field(s)>"
 
+    __str__ = __repr__
+
 
 def normalize_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Return ``(nested tree, {dotted path: value})`` for a data tree.

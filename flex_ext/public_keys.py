@@ -440,8 +440,7 @@ class PublicKeyResolver:
         signature, the key is fetched again (at most once per refetch interval) and the
         verification repeated.
         """
-        algs = allowed_algs if type(allowed_algs) is tuple else tuple(allowed_algs)
-        alg = check_alg(parsed, algs, what)
+        alg = check_alg(parsed, allowed_algs, what)
         kid = parsed.header.get("kid")
         if kid is None or kid == "":
             raise JWTValidationError(f"{what} header has no 'kid'")

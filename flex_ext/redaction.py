@@ -274,13 +274,7 @@ class RedactingFilter(logging.Filter):
 class RedactingFormatter(logging.Formatter):
     """A formatter whose whole output line (message, exception, stack) is redacted."""
 
-    def __init__(
-        self,
-        fmt: Optional[str] = None,
-        datefmt: Optional[str] = None,
-        *,
-        pii: bool = True,
-    ) -> None:
+    def __init__(self, fmt: Optional[str] = None, datefmt: Optional[str] = None, *, pii: bool = True) -> None:
         super().__init__(fmt, datefmt)
         self.pii = pii
 

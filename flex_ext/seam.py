@@ -137,15 +137,13 @@ def masked_for_display(data: Any) -> Any:
 # Compat objects, resolved on first use: name -> (module, attribute).
 _LAZY = {
     "LogConfiguration": ("flex_ext.log_config", "LogConfiguration"),
-    "FlexSecurityException": ("flex_ext.compat", "FlexSecurityException"),
-    "InvalidJwtException": ("flex_ext.compat", "InvalidJwtException"),
-    "InvalidJwkException": ("flex_ext.compat", "InvalidJwkException"),
-    "JwtSignatureValidationException": ("flex_ext.compat", "JwtSignatureValidationException"),
-    "parse_capture_context_response": ("flex_ext.compat", "parse_capture_context_response"),
-    "fetch_public_key": ("flex_ext.compat", "fetch_public_key"),
     "jwt_parse": ("flex_ext.compat", "parse"),
-    "verify_jwt": ("flex_ext.compat", "verify_jwt"),
-    "get_rsa_public_key_from_jwk": ("flex_ext.compat", "get_rsa_public_key_from_jwk"),
+    **{
+        name: ("flex_ext.compat", name)
+        for name in ("FlexSecurityException", "InvalidJwtException", "InvalidJwkException",
+                     "JwtSignatureValidationException", "parse_capture_context_response", "fetch_public_key",
+                     "verify_jwt", "get_rsa_public_key_from_jwk")
+    },
 }
 
 

@@ -38,8 +38,6 @@ _WHAT = "transient token"
 _DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
 
 
-
-
 @dataclass(frozen=True, repr=False)
 class TransientToken:
     """A verified transient token.
@@ -114,9 +112,7 @@ def verify_transient_token(
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
         raise JWTValidationError(f"{_WHAT} has no 'jti' claim")
-    content = claims.get("content")
-    issuer = claims.get("iss")
-    token_type = claims.get("type")
+    issuer, token_type, content = claims.get("iss"), claims.get("type"), claims.get("content")
     return TransientToken(
         jwt=jwt,
         header=parsed.header,
