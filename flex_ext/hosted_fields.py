@@ -74,8 +74,6 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 #: The values ``scenario`` accepts.
 SCENARIOS: tuple[str, ...] = ("payment", "tokenization")
 
-_TERMINAL_ID_LENGTH = (4, 50)
-_SECURE_TOKEN_ID_LENGTH = (1, 200)
 _AUTHORIZE_PATH = "/authorize"
 
 #: Refresh a bearer token when fewer than this many seconds of its life remain.
@@ -108,14 +106,9 @@ class HostedFieldsHTTPError(HostedFieldsError, HTTPError):
     request (``None`` for the Identity call) and ``attempts`` how many were made.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        problem: Optional[Mapping[str, Any]] = None,
-        idempotency_key: Optional[str] = None,
-        attempts: int = 1,
-        **http: Any,  # status, reason, body, headers of HTTPError
+    def __init__(  # **http: status, reason, body, headers of HTTPError
+        self, message: str, *, problem: Optional[Mapping[str, Any]] = None, idempotency_key: Optional[str] = None,
+        attempts: int = 1, **http: Any,
     ) -> None:
         super().__init__(message, **http)
         self.problem = problem
@@ -147,7 +140,7 @@ def _require_str(value: object, field_name: str, argument: str, bounds: Optional
 
 def validate_terminal_id(value: object) -> str:
     """The processing terminal id, 4 to 50 characters."""
-    return _require_str(value, "processingTerminalId", "terminal_id", _TERMINAL_ID_LENGTH)
+    return _require_str(value, "processingTerminalId", "terminal_id", (4, 50))
 
 
 def validate_idempotency_key(value: object) -> str:
@@ -166,12 +159,9 @@ def validate_lib_version(value: object) -> str:
     """A Hosted Fields library version such as ``1.7.0.261457`` or ``1.2.0-beta.135020``."""
     text = _require_str(value, "libVersion", "lib_version")
     if not _LIB_VERSION.fullmatch(text):
-        raise HostedFieldsValidationError(
-            "libVersion",
-            "lib_version",
-            "must be a four-part version like 1.7.0.261457 or 1.2.0-beta.135020 "
-            "(1-2 digit major.minor.patch, optional -beta, then a build number)",
-        )
+        raise HostedFieldsValidationError("libVersion", "lib_version", "must be a four-part version like 1.7.0.261457"
+                                          " or 1.2.0-beta.135020 (1-2 digit major.minor.patch, optional -beta, then a"
+                                          " build number)")
     return text
 
 
@@ -188,7 +178,7 @@ def validate_secure_token_id(value: object) -> Optional[str]:
     """``None`` (not sent) or 1 to 200 characters."""
     if value is None:
         return None
-    return _require_str(value, "secureTokenId", "secure_token_id", _SECURE_TOKEN_ID_LENGTH)
+    return _require_str(value, "secureTokenId", "secure_token_id", (1, 200))
 
 
 def new_idempotency_key() -> str:
@@ -197,13 +187,9 @@ def new_idempotency_key() -> str:
 
 
 def parse_expires_at(value: Union[str, datetime]) -> datetime:
-    """``expiresAt`` as an aware datetime in UTC (ISO 8601, parsed with python-dateutil).
-
-    The result is always expressed in ``timezone.utc`` (the same instant as sent; dateutil
-    would otherwise hand back ``tzlocal()`` for ``Z`` on a UTC machine). A value without a
-    UTC offset is taken as UTC: Payroc documents ISO 8601 with an offset or ``Z``, and
-    guessing the local zone would be wrong on most servers.
-    """
+    """``expiresAt`` (ISO 8601, parsed with python-dateutil) as an aware datetime in ``timezone.utc``
+    (dateutil would give ``tzlocal()`` for ``Z`` on a UTC machine). A value without an offset is
+    taken as UTC: Payroc documents an offset or ``Z``, and the local zone would be a guess."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
@@ -417,26 +403,14 @@ def _parameter_names(problem: Optional[Mapping[str, Any]]) -> tuple[str, ...]:
 
 
 def _http_error(
-    kind: type[HostedFieldsHTTPError],
-    what: str,
-    exc: Any,
-    idempotency_key: Optional[str] = None,
-    attempts: int = 1,
+    kind: type[HostedFieldsHTTPError], what: str, exc: Any, idempotency_key: Optional[str] = None, attempts: int = 1
 ) -> HostedFieldsHTTPError:
-    status = int(getattr(exc, "status", 0) or 0)
-    reason = getattr(exc, "reason", None)
-    body = getattr(exc, "body", None)
+    """The typed error for the generated ``ApiException`` ``exc``, described from its RFC 7807 body."""
+    status, reason, body = int(getattr(exc, "status", 0) or 0), getattr(exc, "reason", None), getattr(exc, "body", None)
     problem = json_object(body)
-    return kind(
-        f"{what}: {_describe(status, reason, problem)}",
-        status=status,
-        reason=reason,
-        body=body,
-        headers=getattr(exc, "headers", None),
-        problem=problem,
-        idempotency_key=idempotency_key,
-        attempts=attempts,
-    )
+    return kind(f"{what}: {_describe(status, reason, problem)}", status=status, reason=reason, body=body,
+                headers=getattr(exc, "headers", None), problem=problem, idempotency_key=idempotency_key,
+                attempts=attempts)
 
 
 class BearerTokenProvider:

@@ -348,16 +348,9 @@ class PublicKeyResolver:
     """
 
     def __init__(
-        self,
-        base_url: str,
-        *,
-        environment: Optional[str] = None,
-        transport: Optional[TransportSettings] = None,
-        store: Optional[KeyStore] = None,
-        timeout: TimeoutSpec = None,
-        min_bits: Optional[int] = 2048,
-        max_attempts: int = 3,
-        fetcher: Optional[Fetcher] = None,
+        self, base_url: str, *, environment: Optional[str] = None, transport: Optional[TransportSettings] = None,
+        store: Optional[KeyStore] = None, timeout: TimeoutSpec = None, min_bits: Optional[int] = 2048,
+        max_attempts: int = 3, fetcher: Optional[Fetcher] = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.environment = environment or self.base_url
@@ -404,9 +397,7 @@ class PublicKeyResolver:
 
     def get(self, kid: str) -> tuple[PublicKeyEntry, bool]:
         """The key for ``kid`` and whether it came from the cache."""
-        return self._get(validate_kid(kid))
-
-    def _get(self, kid: str) -> tuple[PublicKeyEntry, bool]:
+        kid = validate_kid(kid)
         entry = self.store.get(self.environment, kid)
         if entry is not None:
             return entry, True
@@ -444,7 +435,7 @@ class PublicKeyResolver:
         kid = parsed.header.get("kid")
         if kid is None or kid == "":
             raise JWTValidationError(f"{what} header has no 'kid'")
-        entry, cached = self._get(validate_kid(kid))
+        entry, cached = self.get(kid)
         try:
             verify_checked_alg(parsed, entry.key, alg, what)
             return entry
