@@ -191,12 +191,7 @@ class FlexClient(PaymentsClient):
     def create_capture_context(self, fields: Optional[FieldsSpec] = None) -> CaptureContext:
         """Create a capture context (``POST /flex/v2/sessions``) and return it verified.
 
-        ``fields`` defaults to :data:`DEFAULT_CARD_FIELDS`. Examples::
-
-            client.create_capture_context({"paymentInformation.card.number": True,
-                                           "paymentInformation.card.securityCode": False})
-            client.create_capture_context(["paymentInformation.card.number"])
-
+        ``fields`` (see :func:`build_sessions_body`) defaults to :data:`DEFAULT_CARD_FIELDS`.
         Raises the typed :func:`~flex_ext.errors.http_error` classes for a non-2xx answer
         (``BadRequestError`` with ``reason``, ``message`` and ``details``, ...),
         :class:`~flex_ext.errors.TransportError` without an answer and
@@ -245,11 +240,6 @@ class FlexClient(PaymentsClient):
         or :meth:`verify_capture_context`, or the JWT string (verified here). The data must
         match the context: every required field present, nothing undeclared
         (:class:`~flex_ext.errors.FieldValidationError` names the paths, never values).
-
-        >>> token = client.tokenize(ctx, Card("4111111111111111", "12", "2031"),
-        ...                         bill_to={"first_name": "Ada", "country": "GB"},
-        ...                         amount="10.00", currency="GBP")  # doctest: +SKIP
-        >>> token.jti  # doctest: +SKIP
         """
         card = _card_from(card)  # from here on, only the masked type holds the card
         ctx = capture_context if isinstance(capture_context, CaptureContext) else self.verify_capture_context(
