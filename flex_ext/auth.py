@@ -201,11 +201,7 @@ class _JwtSigner:
     _alg = ""
 
     def __init__(
-        self,
-        config: MerchantConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-        new_jti: Callable[[], str] = _new_jti,
+        self, config: MerchantConfig, *, clock: Callable[[], float] = time.time, new_jti: Callable[[], str] = _new_jti,
     ) -> None:
         self._merchant_id = config.merchant_id
         self._issuer = (config.portfolio_id or "") if config.use_metakey else config.merchant_id
@@ -436,10 +432,7 @@ class MutualAuthSigner(NoAuthSigner):
 
 
 def signer_for(
-    config: MerchantConfig,
-    *,
-    clock: Callable[[], float] = time.time,
-    new_jti: Callable[[], str] = _new_jti,
+    config: MerchantConfig, *, clock: Callable[[], float] = time.time, new_jti: Callable[[], str] = _new_jti,
 ) -> Signer:
     """The signer for this configuration's ``authentication_type`` and ``jwt_key_type``.
 

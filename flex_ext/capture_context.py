@@ -261,16 +261,10 @@ PublicKeyLike = Union[rsa.RSAPublicKey, Mapping[str, Any]]
 
 
 def verify_capture_context(
-    jwt: str,
-    *,
-    resolver: Optional[PublicKeyResolver] = None,
-    public_key: Optional[PublicKeyLike] = None,
-    merchant_config: Union[MerchantConfig, Mapping[str, Any], None] = None,
-    key_store: Optional[KeyStore] = None,
-    allowed_origins: Optional[Iterable[str]] = None,
-    leeway: float = DEFAULT_LEEWAY_SECONDS,
-    allow_expired: bool = False,
-    now: Optional[float] = None,
+    jwt: str, *, resolver: Optional[PublicKeyResolver] = None, public_key: Optional[PublicKeyLike] = None,
+    merchant_config: Union[MerchantConfig, Mapping[str, Any], None] = None, key_store: Optional[KeyStore] = None,
+    allowed_origins: Optional[Iterable[str]] = None, leeway: float = DEFAULT_LEEWAY_SECONDS,
+    allow_expired: bool = False, now: Optional[float] = None,
 ) -> CaptureContext:
     """Verify a capture context and return it typed.
 

@@ -158,15 +158,9 @@ class FlexClient(PaymentsClient):
     """
 
     def __init__(
-        self,
-        merchant_config: Union[MerchantConfig, Mapping[str, Any]],
-        *,
-        key_store: Optional[KeyStore] = None,
-        allowed_origins: Optional[Iterable[str]] = None,
-        leeway: float = DEFAULT_LEEWAY_SECONDS,
-        jwe_alg: str = ALG_RSA_OAEP_256,
-        timeout: TimeoutSpec = None,
-        max_retries: int = 2,
+        self, merchant_config: Union[MerchantConfig, Mapping[str, Any]], *, key_store: Optional[KeyStore] = None,
+        allowed_origins: Optional[Iterable[str]] = None, leeway: float = DEFAULT_LEEWAY_SECONDS,
+        jwe_alg: str = ALG_RSA_OAEP_256, timeout: TimeoutSpec = None, max_retries: int = 2,
     ) -> None:
         super().__init__(merchant_config, timeout=timeout, max_retries=max_retries)
         self.allowed_origins = tuple(allowed_origins) if allowed_origins is not None else None
@@ -224,13 +218,8 @@ class FlexClient(PaymentsClient):
     # ----------------------------------------------------------------------- tokenize
 
     def tokenize(
-        self,
-        capture_context: Union[CaptureContext, str],
-        card: Union[Card, Mapping[str, Any]],
-        bill_to: Optional[Mapping[str, Any]] = None,
-        ship_to: Optional[Mapping[str, Any]] = None,
-        amount: Any = None,
-        *,
+        self, capture_context: Union[CaptureContext, str], card: Union[Card, Mapping[str, Any]],
+        bill_to: Optional[Mapping[str, Any]] = None, ship_to: Optional[Mapping[str, Any]] = None, amount: Any = None, *,
         currency: Optional[str] = None,
     ) -> TransientToken:
         """Encrypt the customer's data to the capture context and exchange it for a

@@ -270,11 +270,7 @@ def _resolver_for(merchant_config: Any, run_environment: str) -> PublicKeyResolv
 
 
 def parse_capture_context_response(
-    jwt_value: Any,
-    merchant_config: Any,
-    verify_jwt_signature: bool = True,
-    *,
-    allow_expired: bool = False,
+    jwt_value: Any, merchant_config: Any, verify_jwt_signature: bool = True, *, allow_expired: bool = False,
     leeway: float = DEFAULT_LEEWAY_SECONDS,
 ) -> Dict[str, Any]:
     """Verify a capture context and return its payload dict (official signature and errors).

@@ -150,11 +150,7 @@ class HTTPError(FlexError):
     """
 
     def __init__(
-        self,
-        message: str,
-        status: int = 0,
-        reason: Optional[str] = None,
-        body: Optional[str] = None,
+        self, message: str, status: int = 0, reason: Optional[str] = None, body: Optional[str] = None,
         headers: Optional[Mapping[str, Any]] = None,
     ) -> None:
         super().__init__(message)

@@ -424,10 +424,7 @@ class BearerTokenProvider:
     """
 
     def __init__(
-        self,
-        config: PayrocConfig,
-        *,
-        clock: Callable[[], float] = time.monotonic,
+        self, config: PayrocConfig, *, clock: Callable[[], float] = time.monotonic,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
     ) -> None:
         self._config = config
@@ -531,10 +528,7 @@ class HostedFieldsClient:
     """
 
     def __init__(
-        self,
-        config: PayrocConfig,
-        *,
-        token_provider: Optional[BearerTokenProvider] = None,
+        self, config: PayrocConfig, *, token_provider: Optional[BearerTokenProvider] = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not isinstance(config, PayrocConfig):
@@ -556,12 +550,7 @@ class HostedFieldsClient:
             return self._api
 
     def create_hosted_fields_session(
-        self,
-        terminal_id: str,
-        scenario: str,
-        lib_version: str,
-        secure_token_id: Optional[str] = None,
-        *,
+        self, terminal_id: str, scenario: str, lib_version: str, secure_token_id: Optional[str] = None, *,
         idempotency_key: Optional[Union[str, uuid.UUID]] = None,
     ) -> HostedFieldsSession:
         """Create the session token for one Hosted Fields page load.

@@ -190,10 +190,7 @@ def _pyjwt_rs256() -> Algorithm:
 
 
 def verify_signature(
-    parsed: ParsedJWT,
-    key: rsa.RSAPublicKey,
-    allowed_algs: Iterable[str] = (_RS256,),
-    what: str = "JWT",
+    parsed: ParsedJWT, key: rsa.RSAPublicKey, allowed_algs: Iterable[str] = (_RS256,), what: str = "JWT",
 ) -> None:
     """Check the header (:func:`check_alg`) and the RS256 signature with ``key``."""
     verify_checked_alg(parsed, key, check_alg(parsed, allowed_algs, what), what)
@@ -240,10 +237,7 @@ def jwk_modulus_bits(jwk: Mapping[str, Any]) -> int:
 
 
 def validate_rsa_jwk(
-    jwk: Mapping[str, Any],
-    *,
-    require_use: Optional[str] = None,
-    min_bits: Optional[int] = MIN_RSA_BITS,
+    jwk: Mapping[str, Any], *, require_use: Optional[str] = None, min_bits: Optional[int] = MIN_RSA_BITS,
     require_kid: bool = False,
 ) -> tuple[int, int]:
     """Check an RSA public JWK and return its ``(n, e)``; see :func:`rsa_public_key_from_jwk`."""
@@ -277,10 +271,7 @@ def rsa_public_key_from_numbers(n: int, e: int) -> rsa.RSAPublicKey:
 
 
 def rsa_public_key_from_jwk(
-    jwk: Mapping[str, Any],
-    *,
-    require_use: Optional[str] = None,
-    min_bits: Optional[int] = MIN_RSA_BITS,
+    jwk: Mapping[str, Any], *, require_use: Optional[str] = None, min_bits: Optional[int] = MIN_RSA_BITS,
     require_kid: bool = False,
 ) -> rsa.RSAPublicKey:
     """Build an RSA public key from a JWK, checking it is fit for purpose.
@@ -330,13 +321,8 @@ def numeric_date_utc(value: Any) -> Optional[datetime]:
 
 
 def check_time_claims(
-    claims: Mapping[str, Any],
-    *,
-    leeway: float = DEFAULT_LEEWAY_SECONDS,
-    now: Optional[float] = None,
-    require_exp: bool = True,
-    allow_expired: bool = False,
-    what: str = "JWT",
+    claims: Mapping[str, Any], *, leeway: float = DEFAULT_LEEWAY_SECONDS, now: Optional[float] = None,
+    require_exp: bool = True, allow_expired: bool = False, what: str = "JWT",
 ) -> None:
     """Check ``exp``, ``iat`` and ``nbf`` against ``now`` (default: the system clock).
 

@@ -189,11 +189,7 @@ def encrypt_compact(plaintext: bytes, key: rsa.RSAPublicKey, kid: str, alg: str 
 
 
 def encrypt_for_capture_context(
-    capture_context: CaptureContext,
-    data: Mapping[str, Any],
-    *,
-    alg: str = ALG_RSA_OAEP_256,
-    check: bool = True,
+    capture_context: CaptureContext, data: Mapping[str, Any], *, alg: str = ALG_RSA_OAEP_256, check: bool = True,
 ) -> str:
     """Validate ``data`` against ``capture_context`` and encrypt it into the tokenize JWE.
 

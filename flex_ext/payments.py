@@ -358,12 +358,8 @@ class PaymentsClient:
     """
 
     def __init__(
-        self,
-        merchant_config: Union[MerchantConfig, Mapping[str, Any]],
-        *,
-        timeout: TimeoutSpec = None,
-        max_retries: int = 2,
-        retry_backoff: float = 0.25,
+        self, merchant_config: Union[MerchantConfig, Mapping[str, Any]], *, timeout: TimeoutSpec = None,
+        max_retries: int = 2, retry_backoff: float = 0.25,
     ) -> None:
         from .config import coerce_merchant_config
 
@@ -377,15 +373,9 @@ class PaymentsClient:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, merchant_id={self.config.merchant_id!r})"
 
     def authorize(
-        self,
-        token_or_card: Union[PaymentSource, Mapping[str, Any]],
-        amount: Union[str, Decimal, int],
-        currency: str,
-        *,
-        capture: bool = False,
-        bill_to: Optional[Mapping[str, Any]] = None,
-        ship_to: Optional[Mapping[str, Any]] = None,
-        reference: Optional[str] = None,
+        self, token_or_card: Union[PaymentSource, Mapping[str, Any]], amount: Union[str, Decimal, int], currency: str,
+        *, capture: bool = False, bill_to: Optional[Mapping[str, Any]] = None,
+        ship_to: Optional[Mapping[str, Any]] = None, reference: Optional[str] = None,
     ) -> PaymentResult:
         """Authorize ``amount`` on a transient token (a :class:`TransientToken` or its JWT)
         or on a card (a :class:`Card` or a mapping of its fields, checked as :class:`Card`
@@ -410,12 +400,7 @@ class PaymentsClient:
         return self._call("POST", path, _sealed(_reference(reference), _order(amount, currency)))
 
     def reverse(
-        self,
-        payment_id: str,
-        amount: Union[str, Decimal, int],
-        currency: str,
-        *,
-        reason: Optional[str] = None,
+        self, payment_id: str, amount: Union[str, Decimal, int], currency: str, *, reason: Optional[str] = None,
         reference: Optional[str] = None,
     ) -> PaymentResult:
         """Release an authorization that was not captured. ``POST /pts/v2/payments/{id}/reversals``."""
@@ -426,12 +411,7 @@ class PaymentsClient:
         return self._call("POST", path, _sealed(_reference(reference), details))
 
     def refund(
-        self,
-        payment_or_capture_id: str,
-        amount: Union[str, Decimal, int],
-        currency: str,
-        *,
-        of_capture: bool = False,
+        self, payment_or_capture_id: str, amount: Union[str, Decimal, int], currency: str, *, of_capture: bool = False,
         reference: Optional[str] = None,
     ) -> PaymentResult:
         """Refund a sale (``/pts/v2/payments/{id}/refunds``) or, with ``of_capture=True``, a

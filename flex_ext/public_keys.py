@@ -140,9 +140,7 @@ class InMemoryKeyStore:
     """Thread-safe LRU cache with a TTL: at most ``max_entries``, each for ``ttl_seconds``."""
 
     def __init__(
-        self,
-        max_entries: int = DEFAULT_CACHE_SIZE,
-        ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS,
+        self, max_entries: int = DEFAULT_CACHE_SIZE, ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_entries < 1:
@@ -199,14 +197,8 @@ def default_key_store() -> InMemoryKeyStore:
 
 
 def fetch_public_key_jwk(
-    base_url: str,
-    kid: str,
-    *,
-    transport: Optional[TransportSettings] = None,
-    timeout: TimeoutSpec = None,
-    max_attempts: int = 3,
-    backoff_seconds: float = 0.2,
-    max_backoff_seconds: float = 2.0,
+    base_url: str, kid: str, *, transport: Optional[TransportSettings] = None, timeout: TimeoutSpec = None,
+    max_attempts: int = 3, backoff_seconds: float = 0.2, max_backoff_seconds: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """GET the JWK for ``kid``; retry connection errors and 5xx up to ``max_attempts`` times.
@@ -419,12 +411,7 @@ class PublicKeyResolver:
                 return current  # someone already refreshed it
             return self._fetch(kid) if self._budget.may_refetch(key) else None
 
-    def verify(
-        self,
-        parsed: ParsedJWT,
-        allowed_algs: Iterable[str] = ("RS256",),
-        what: str = "JWT",
-    ) -> PublicKeyEntry:
+    def verify(self, parsed: ParsedJWT, allowed_algs: Iterable[str] = ("RS256",), what: str = "JWT") -> PublicKeyEntry:
         """Verify ``parsed`` with the key its ``kid`` names; return the key used.
 
         The algorithm is checked before any fetch. When a cached key does not verify the

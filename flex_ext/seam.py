@@ -55,12 +55,7 @@ class ClientSettings:
     default_headers: Mapping[str, str]
 
     def headers_for(
-        self,
-        method: str,
-        target: str,
-        body: Optional[bytes],
-        headers: Mapping[str, str],
-        authenticated: bool,
+        self, method: str, target: str, body: Optional[bytes], headers: Mapping[str, str], authenticated: bool,
     ) -> dict[str, str]:
         """The final headers of one request.
 

@@ -78,13 +78,8 @@ class TransientToken:
 
 
 def verify_transient_token(
-    jwt: str,
-    capture_context: CaptureContext,
-    *,
-    leeway: float = DEFAULT_LEEWAY_SECONDS,
-    allow_expired: bool = False,
-    now: Optional[float] = None,
-    allow_unverified: bool = False,
+    jwt: str, capture_context: CaptureContext, *, leeway: float = DEFAULT_LEEWAY_SECONDS, allow_expired: bool = False,
+    now: Optional[float] = None, allow_unverified: bool = False,
 ) -> TransientToken:
     """Verify a transient token with the capture context's one-time JWK and return it typed.
 
@@ -146,12 +141,8 @@ def check_digest(header_value: str, body: bytes) -> None:
 
 
 def post_jwe(
-    capture_context: CaptureContext,
-    jwe: str,
-    *,
-    transport: Optional[TransportSettings] = None,
-    timeout: TimeoutSpec = None,
-    allow_unverified: bool = False,
+    capture_context: CaptureContext, jwe: str, *, transport: Optional[TransportSettings] = None,
+    timeout: TimeoutSpec = None, allow_unverified: bool = False,
 ) -> str:
     """POST the JWE to ``capture_context.tokens_url`` and return the response body (the JWT).
 
@@ -190,13 +181,8 @@ def post_jwe(
 
 
 def tokenize(
-    capture_context: CaptureContext,
-    data: Mapping[str, Any],
-    *,
-    transport: Optional[TransportSettings] = None,
-    timeout: TimeoutSpec = None,
-    alg: str = ALG_RSA_OAEP_256,
-    leeway: float = DEFAULT_LEEWAY_SECONDS,
+    capture_context: CaptureContext, data: Mapping[str, Any], *, transport: Optional[TransportSettings] = None,
+    timeout: TimeoutSpec = None, alg: str = ALG_RSA_OAEP_256, leeway: float = DEFAULT_LEEWAY_SECONDS,
     now: Optional[float] = None,
 ) -> TransientToken:
     """Encrypt ``data`` for ``capture_context``, post it, and verify the transient token.

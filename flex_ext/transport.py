@@ -206,13 +206,8 @@ def pool_manager(settings: TransportSettings) -> urllib3.PoolManager:
 
 
 def send(
-    settings: TransportSettings,
-    method: str,
-    url: str,
-    headers: Optional[Mapping[str, str]] = None,
-    body: Union[bytes, SealedBody, None] = None,
-    timeout: TimeoutSpec = None,
-    max_body_bytes: int = 10 * 1024 * 1024,
+    settings: TransportSettings, method: str, url: str, headers: Optional[Mapping[str, str]] = None,
+    body: Union[bytes, SealedBody, None] = None, timeout: TimeoutSpec = None, max_body_bytes: int = 10 * 1024 * 1024,
 ) -> Response:
     """Send one request and read the whole response, with a timeout, without retries.
 
