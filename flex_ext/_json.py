@@ -31,15 +31,9 @@ def dict_encoder(encoder: json.JSONEncoder) -> Callable[[Any], str]:
     if _C_MAKE_ENCODER is None or encoder.indent is not None:
         return encoder.encode
     make = _C_MAKE_ENCODER(
-        None,
-        encoder.default,
-        json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring,
-        None,
-        encoder.key_separator,
-        encoder.item_separator,
-        encoder.sort_keys,
-        encoder.skipkeys,
-        encoder.allow_nan,
+        None, encoder.default,
+        json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring, None,
+        encoder.key_separator, encoder.item_separator, encoder.sort_keys, encoder.skipkeys, encoder.allow_nan,
     )
 
     def encode(value: Any) -> str:

@@ -208,10 +208,7 @@ class FlexClient(PaymentsClient):
         origin allow-list) and return it typed. See
         :func:`flex_ext.capture_context.verify_capture_context`."""
         return verify_capture_context(
-            jwt,
-            resolver=self._resolver,
-            allowed_origins=self.allowed_origins,
-            leeway=self.leeway,
+            jwt, resolver=self._resolver, allowed_origins=self.allowed_origins, leeway=self.leeway,
             allow_expired=allow_expired,
         )
 

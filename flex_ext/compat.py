@@ -211,8 +211,7 @@ def _fetch_jwk(kid: str, base_url: str, transport: TransportSettings) -> Dict[st
         return fetch_public_key_jwk(base_url, kid, transport=transport)
     except HTTPError as exc:
         raise PublicKeyFetchException(
-            f"HTTP {exc.status}: {exc.reason} - Failed to fetch public key for kid: {kid}",
-            status=exc.status,
+            f"HTTP {exc.status}: {exc.reason} - Failed to fetch public key for kid: {kid}", status=exc.status,
             original_error=exc,
         ) from exc
     except TransportError as exc:

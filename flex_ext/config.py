@@ -501,15 +501,9 @@ class MerchantConfig:
             key_file = os.path.join(self.client_cert_dir, self.private_key) if self.private_key else None
             key_password = self.ssl_key_password
         return TransportSettings(
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            proxy_url=proxy_url,
-            proxy_basic_auth=proxy_auth,
-            ssl_verify=self.ssl_verify,
-            ca_certs=self.ssl_ca_file,
-            client_cert_file=cert_file,
-            client_key_file=key_file,
-            client_key_password=key_password,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, proxy_url=proxy_url,
+            proxy_basic_auth=proxy_auth, ssl_verify=self.ssl_verify, ca_certs=self.ssl_ca_file,
+            client_cert_file=cert_file, client_key_file=key_file, client_key_password=key_password,
             max_pool_size=self.max_pool_size,
         )
 

@@ -134,9 +134,7 @@ def check_fields(leaves: Mapping[str, str], required: Iterable[str], optional: I
         if extra:
             parts.append("field(s) not declared in the capture context: " + ", ".join(extra))
         raise FieldValidationError(
-            "card data does not match the capture context: " + "; ".join(parts),
-            missing=missing,
-            extra=extra,
+            "card data does not match the capture context: " + "; ".join(parts), missing=missing, extra=extra,
         )
 
 

@@ -375,8 +375,7 @@ class PublicKeyResolver:
                 jwk = self._fetcher(self.base_url, kid)
             else:
                 jwk = fetch_public_key_jwk(
-                    self.base_url, kid, transport=self.transport, timeout=self.timeout,
-                    max_attempts=self.max_attempts,
+                    self.base_url, kid, transport=self.transport, timeout=self.timeout, max_attempts=self.max_attempts,
                 )
         except FlexError as exc:
             if getattr(exc, "status", None) == 404:  # HTTPError, or the compat fetcher's error

@@ -103,10 +103,7 @@ def client_settings(merchant_config: Union[MerchantConfig, Mapping[str, Any]]) -
     config = coerce_merchant_config(merchant_config)
     configure_logging(config.log_config)
     return ClientSettings(
-        merchant_config=config,
-        base_url=config.base_url,
-        transport=config.transport,
-        signer=signer_for(config),
+        merchant_config=config, base_url=config.base_url, transport=config.transport, signer=signer_for(config),
         default_headers=dict(config.default_headers or {}),
     )
 

@@ -109,13 +109,8 @@ def verify_transient_token(
         raise JWTValidationError(f"{_WHAT} has no 'jti' claim")
     issuer, token_type, content = claims.get("iss"), claims.get("type"), claims.get("content")
     return TransientToken(
-        jwt=jwt,
-        header=parsed.header,
-        claims=claims,
-        jti=jti,
-        issued_at=numeric_date_utc(claims.get("iat")),
-        expires_at=numeric_date_utc(claims.get("exp")),
-        issuer=issuer if isinstance(issuer, str) else None,
+        jwt=jwt, header=parsed.header, claims=claims, jti=jti, issued_at=numeric_date_utc(claims.get("iat")),
+        expires_at=numeric_date_utc(claims.get("exp")), issuer=issuer if isinstance(issuer, str) else None,
         token_type=token_type if isinstance(token_type, str) else None,
         content=content if isinstance(content, Mapping) else None,
     )
@@ -157,11 +152,8 @@ def post_jwe(
             "refusing to post card data to the origin of an unverified capture context"
         )
     response = send(
-        transport or TransportSettings(),
-        "POST",
-        capture_context.tokens_url,
-        headers={"Content-Type": "application/jwt", "Accept": "application/jwt"},
-        body=jwe.encode("ascii"),
+        transport or TransportSettings(), "POST", capture_context.tokens_url,
+        headers={"Content-Type": "application/jwt", "Accept": "application/jwt"}, body=jwe.encode("ascii"),
         timeout=timeout,
     )
     if not 200 <= response.status < 300:

@@ -222,14 +222,8 @@ def send(
     failure: Optional[TransportError] = None
     try:
         raw = pool.request(
-            method.upper(),
-            url,
-            body=body.data if isinstance(body, SealedBody) else body,
-            headers=dict(headers or {}),
-            timeout=settings.timeout(timeout),
-            retries=False,
-            redirect=False,
-            preload_content=False,
+            method.upper(), url, body=body.data if isinstance(body, SealedBody) else body, headers=dict(headers or {}),
+            timeout=settings.timeout(timeout), retries=False, redirect=False, preload_content=False,
         )
         try:
             declared = raw.length_remaining  # from Content-Length; None when chunked
