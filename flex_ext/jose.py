@@ -16,7 +16,7 @@ import json
 import math
 import time
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, NamedTuple, Optional
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -176,17 +176,13 @@ def check_alg(parsed: ParsedJWT, allowed_algs: Iterable[str] = (_RS256,), what: 
     return _RS256
 
 
-_RS256_ALGORITHM: list[Algorithm] = []
-
-
+@cache
 def _pyjwt_rs256() -> Algorithm:
     """PyJWT's RS256 from a ``PyJWS`` that knows no other algorithm (imported on first use,
     so ``import flex_ext`` stays cheap)."""
-    if not _RS256_ALGORITHM:
-        from jwt.api_jws import PyJWS
+    from jwt.api_jws import PyJWS
 
-        _RS256_ALGORITHM.append(PyJWS(algorithms=[_RS256]).get_algorithm_by_name(_RS256))
-    return _RS256_ALGORITHM[0]
+    return PyJWS(algorithms=[_RS256]).get_algorithm_by_name(_RS256)
 
 
 def verify_signature(

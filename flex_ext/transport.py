@@ -226,13 +226,7 @@ def send(
             timeout=settings.timeout(timeout), retries=False, redirect=False, preload_content=False,
         )
         try:
-            declared = raw.length_remaining  # from Content-Length; None when chunked
-            if declared is not None and declared <= max_body_bytes and not raw.headers.get("Content-Encoding"):
-                # http.client reads exactly Content-Length bytes and nothing is decompressed,
-                # so one read is bounded (a compressed body is streamed and counted).
-                data = raw.read()
-            else:
-                data = _read_bounded(raw, max_body_bytes, where)
+            data = _read_bounded(raw, max_body_bytes, where)
         finally:
             raw.release_conn()
     except _Urllib3HTTPError as exc:
@@ -244,7 +238,7 @@ def send(
 
 
 def _read_bounded(raw: Any, max_body_bytes: int, where: str) -> bytes:
-    """Read a response of unknown or excessive declared length, refusing more than the cap."""
+    """Read a response (decompressed, whatever its declared length), refusing more than the cap."""
     chunks = []
     size = 0
     for chunk in raw.stream(65536):
