@@ -48,37 +48,26 @@ if TYPE_CHECKING:
     from .payments import Card, PaymentResult, PaymentsClient
     from .transient_token import TransientToken
 
+#: Public name -> the module that defines it (imported on first access).
 _EXPORTS = {
-    "FlexClient": "flex_ext.client",
-    "PaymentsClient": "flex_ext.payments",
-    "PaymentResult": "flex_ext.payments",
-    "Card": "flex_ext.payments",
-    "MerchantConfig": "flex_ext.config",
-    "CaptureContext": "flex_ext.capture_context",
-    "verify_capture_context": "flex_ext.capture_context",
-    "parse_capture_context_unverified": "flex_ext.capture_context",
-    "TransientToken": "flex_ext.transient_token",
-    "HostedFieldsClient": "flex_ext.hosted_fields",
-    "HostedFieldsSession": "flex_ext.hosted_fields",
-    "PayrocConfig": "flex_ext.hosted_fields",
-    "LogConfiguration": "flex_ext.log_config",
-    "FlexEmulator": "flex_ext.emulator",
-    "FlexError": "flex_ext.errors",
-    "ConfigurationError": "flex_ext.errors",
-    "AuthenticationError": "flex_ext.errors",
-    "KeyPasswordError": "flex_ext.errors",
-    "JWTValidationError": "flex_ext.errors",
-    "JWKValidationError": "flex_ext.errors",
-    "JWEError": "flex_ext.errors",
-    "FieldValidationError": "flex_ext.errors",
-    "TransportError": "flex_ext.errors",
-    "RequestTimeoutError": "flex_ext.errors",
-    "HTTPError": "flex_ext.errors",
-    **dict.fromkeys(
-        ("BadRequestError", "CardValidationError", "ConflictError", "ConnectError", "InvalidAmountError",
-         "NotFoundError", "RateLimitedError", "ServerError", "UnauthorizedError"),
-        "flex_ext.errors",
-    ),
+    name: module
+    for module, names in {
+        "flex_ext.client": ("FlexClient",),
+        "flex_ext.payments": ("Card", "PaymentResult", "PaymentsClient"),
+        "flex_ext.config": ("MerchantConfig",),
+        "flex_ext.capture_context": ("CaptureContext", "parse_capture_context_unverified", "verify_capture_context"),
+        "flex_ext.transient_token": ("TransientToken",),
+        "flex_ext.hosted_fields": ("HostedFieldsClient", "HostedFieldsSession", "PayrocConfig"),
+        "flex_ext.log_config": ("LogConfiguration",),
+        "flex_ext.emulator": ("FlexEmulator",),
+        "flex_ext.errors": (
+            "AuthenticationError", "BadRequestError", "CardValidationError", "ConfigurationError", "ConflictError",
+            "ConnectError", "FieldValidationError", "FlexError", "HTTPError", "InvalidAmountError", "JWEError",
+            "JWKValidationError", "JWTValidationError", "KeyPasswordError", "NotFoundError", "RateLimitedError",
+            "RequestTimeoutError", "ServerError", "TransportError", "UnauthorizedError",
+        ),
+    }.items()
+    for name in names
 }
 
 __all__ = [
