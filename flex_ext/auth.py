@@ -34,17 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # cryptography.x509 costs a fresh process more than everything else in this module.
 
 __all__ = [
-    "CLIENT_ID",
-    "CertificateNotFoundError",
-    "HttpSignatureSigner",
-    "JwtP12Signer",
-    "JwtSharedSecretSigner",
-    "MutualAuthSigner",
-    "NoAuthSigner",
-    "OAuthSigner",
-    "Signer",
-    "clear_p12_cache",
-    "decode_shared_secret",
+    "CLIENT_ID", "CertificateNotFoundError", "HttpSignatureSigner", "JwtP12Signer", "JwtSharedSecretSigner",
+    "MutualAuthSigner", "NoAuthSigner", "OAuthSigner", "Signer", "clear_p12_cache", "decode_shared_secret",
     "signer_for",
 ]
 

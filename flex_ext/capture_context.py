@@ -34,12 +34,7 @@ from .transport import is_loopback
 if TYPE_CHECKING:  # pragma: no cover
     from .config import MerchantConfig
 
-__all__ = [
-    "CaptureContext",
-    "normalize_origin",
-    "parse_capture_context_unverified",
-    "verify_capture_context",
-]
+__all__ = ["CaptureContext", "normalize_origin", "parse_capture_context_unverified", "verify_capture_context"]
 
 _WHAT = "capture context"
 _FIELD_PATH_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")

@@ -29,13 +29,7 @@ from .transport import TimeoutSpec
 if TYPE_CHECKING:  # pragma: no cover
     from .config import MerchantConfig
 
-__all__ = [
-    "DEFAULT_CARD_FIELDS",
-    "SUPPORTED_FIELD_PATHS",
-    "Card",
-    "FlexClient",
-    "build_sessions_body",
-]
+__all__ = ["DEFAULT_CARD_FIELDS", "SUPPORTED_FIELD_PATHS", "Card", "FlexClient", "build_sessions_body"]
 
 _BILL_TO = (
     "address1", "address2", "administrativeArea", "buildingNumber", "country", "district",

@@ -31,17 +31,9 @@ from .public_keys import PublicKeyResolver, default_key_store, fetch_public_key_
 from .transport import TransportSettings
 
 __all__ = [
-    "CaptureContextExpiredException",
-    "FlexSecurityException",
-    "InvalidJwkException",
-    "InvalidJwtException",
-    "JwtSignatureValidationException",
-    "PublicKeyFetchException",
-    "fetch_public_key",
-    "get_rsa_public_key_from_jwk",
-    "parse",
-    "parse_capture_context_response",
-    "verify_jwt",
+    "CaptureContextExpiredException", "FlexSecurityException", "InvalidJwkException", "InvalidJwtException",
+    "JwtSignatureValidationException", "PublicKeyFetchException", "fetch_public_key", "get_rsa_public_key_from_jwk",
+    "parse", "parse_capture_context_response", "verify_jwt",
 ]
 
 SUPPORTED_ALGORITHMS = ("RS256",)

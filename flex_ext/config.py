@@ -22,15 +22,8 @@ from .log_config import LogConfiguration, configure_logging, get_logger
 from .transport import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, TransportSettings
 
 __all__ = [
-    "AUTH_TYPES",
-    "DEPRECATED_RUN_ENVIRONMENT",
-    "HIDE_MERCHANT_CONFIG_PROPS",
-    "JWT_KEY_TYPES",
-    "MLE_CONFIG_KEYS",
-    "DeprecatedRunEnvironmentError",
-    "MerchantConfig",
-    "MerchantConfigError",
-    "coerce_merchant_config",
+    "AUTH_TYPES", "DEPRECATED_RUN_ENVIRONMENT", "HIDE_MERCHANT_CONFIG_PROPS", "JWT_KEY_TYPES", "MLE_CONFIG_KEYS",
+    "DeprecatedRunEnvironmentError", "MerchantConfig", "MerchantConfigError", "coerce_merchant_config",
     "sanitize_merchant_config",
 ]
 

@@ -18,32 +18,11 @@ from typing import Any, Mapping, Optional
 from ._json import json_object
 
 __all__ = [
-    "AuthenticationError",
-    "BadRequestError",
-    "CardValidationError",
-    "ConfigurationError",
-    "ConflictError",
-    "ConnectError",
-    "FieldValidationError",
-    "FlexError",
-    "HTTPError",
-    "InvalidAmountError",
-    "InvalidKidError",
-    "JWEError",
-    "JWKValidationError",
-    "JWTValidationError",
-    "KeyPasswordError",
-    "NotFoundError",
-    "RateLimitedError",
-    "RequestTimeoutError",
-    "ResponseTooLargeError",
-    "ServerError",
-    "TokenExpiredError",
-    "TransportError",
-    "UnauthorizedError",
-    "http_error",
-    "http_error_class",
-    "parse_error_body",
+    "AuthenticationError", "BadRequestError", "CardValidationError", "ConfigurationError", "ConflictError",
+    "ConnectError", "FieldValidationError", "FlexError", "HTTPError", "InvalidAmountError", "InvalidKidError",
+    "JWEError", "JWKValidationError", "JWTValidationError", "KeyPasswordError", "NotFoundError", "RateLimitedError",
+    "RequestTimeoutError", "ResponseTooLargeError", "ServerError", "TokenExpiredError", "TransportError",
+    "UnauthorizedError", "http_error", "http_error_class", "parse_error_body",
 ]
 
 

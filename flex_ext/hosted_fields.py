@@ -30,27 +30,11 @@ from .seam import ClientSettings
 from .transport import TransportSettings, is_loopback
 
 __all__ = [
-    "ENVIRONMENTS",
-    "LIB_VERSION_PATTERN",
-    "SCENARIOS",
-    "BearerTokenProvider",
-    "HostedFieldsAuthenticationError",
-    "HostedFieldsClient",
-    "HostedFieldsError",
-    "HostedFieldsHTTPError",
-    "HostedFieldsSession",
-    "HostedFieldsValidationError",
-    "IdempotencyConflictError",
-    "PayrocConfig",
-    "PayrocSigner",
-    "create_hosted_fields_session",
-    "new_idempotency_key",
-    "parse_expires_at",
-    "validate_idempotency_key",
-    "validate_lib_version",
-    "validate_scenario",
-    "validate_secure_token_id",
-    "validate_terminal_id",
+    "ENVIRONMENTS", "LIB_VERSION_PATTERN", "SCENARIOS", "BearerTokenProvider", "HostedFieldsAuthenticationError",
+    "HostedFieldsClient", "HostedFieldsError", "HostedFieldsHTTPError", "HostedFieldsSession",
+    "HostedFieldsValidationError", "IdempotencyConflictError", "PayrocConfig", "PayrocSigner",
+    "create_hosted_fields_session", "new_idempotency_key", "parse_expires_at", "validate_idempotency_key",
+    "validate_lib_version", "validate_scenario", "validate_secure_token_id", "validate_terminal_id",
 ]
 
 # From get_logger: records are masked even if no configuration is ever applied.

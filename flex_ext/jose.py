@@ -27,23 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from jwt.algorithms import Algorithm
 
 __all__ = [
-    "DEFAULT_LEEWAY_SECONDS",
-    "MAX_JWT_LENGTH",
-    "MIN_RSA_BITS",
-    "ParsedJWT",
-    "b64url_decode",
-    "b64url_encode",
-    "check_alg",
-    "check_time_claims",
-    "jwk_modulus_bits",
-    "numeric_date_utc",
-    "parse_compact_jwt",
-    "rsa_public_key_from_jwk",
-    "rsa_public_key_from_numbers",
-    "rsa_public_key_to_jwk",
-    "validate_rsa_jwk",
-    "verify_checked_alg",
-    "verify_signature",
+    "DEFAULT_LEEWAY_SECONDS", "MAX_JWT_LENGTH", "MIN_RSA_BITS", "ParsedJWT", "b64url_decode", "b64url_encode",
+    "check_alg", "check_time_claims", "jwk_modulus_bits", "numeric_date_utc", "parse_compact_jwt",
+    "rsa_public_key_from_jwk", "rsa_public_key_from_numbers", "rsa_public_key_to_jwk", "validate_rsa_jwk",
+    "verify_checked_alg", "verify_signature",
 ]
 
 #: Clock skew tolerated on ``exp``, ``iat`` and ``nbf``, in seconds.

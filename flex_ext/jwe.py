@@ -30,14 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .capture_context import CaptureContext
 
 __all__ = [
-    "ALG_RSA_OAEP",
-    "ALG_RSA_OAEP_256",
-    "ENC_A256GCM",
-    "build_plaintext",
-    "check_fields",
-    "encrypt_compact",
-    "encrypt_for_capture_context",
-    "normalize_data",
+    "ALG_RSA_OAEP", "ALG_RSA_OAEP_256", "ENC_A256GCM", "build_plaintext", "check_fields", "encrypt_compact",
+    "encrypt_for_capture_context", "normalize_data",
 ]
 
 ALG_RSA_OAEP_256 = "RSA-OAEP-256"

@@ -26,15 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import logging.handlers
 
 __all__ = [
-    "DEFAULT_LOG_DATE_FORMAT",
-    "DEFAULT_LOG_FILE_NAME",
-    "DEFAULT_LOG_FORMAT",
-    "DEFAULT_LOG_LEVEL",
-    "DEFAULT_LOG_MAXIMUM_SIZE",
-    "LIBRARY_LOGGER_NAMES",
-    "LOG_BACKUP_COUNT",
-    "LogConfiguration",
-    "configure_logging",
+    "DEFAULT_LOG_DATE_FORMAT", "DEFAULT_LOG_FILE_NAME", "DEFAULT_LOG_FORMAT", "DEFAULT_LOG_LEVEL",
+    "DEFAULT_LOG_MAXIMUM_SIZE", "LIBRARY_LOGGER_NAMES", "LOG_BACKUP_COUNT", "LogConfiguration", "configure_logging",
     "get_logger",
 ]
 

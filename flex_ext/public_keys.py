@@ -37,20 +37,9 @@ from .jose import ParsedJWT, check_alg, rsa_public_key_from_jwk, verify_checked_
 from .transport import TimeoutSpec, TransportSettings, send
 
 __all__ = [
-    "DEFAULT_CACHE_SIZE",
-    "DEFAULT_CACHE_TTL_SECONDS",
-    "MAX_KID_LENGTH",
-    "REFETCH_INTERVAL_SECONDS",
-    "UNKNOWN_KID_BURST",
-    "UNKNOWN_KID_TTL_SECONDS",
-    "InMemoryKeyStore",
-    "KeyStore",
-    "PublicKeyEntry",
-    "PublicKeyResolver",
-    "default_key_store",
-    "fetch_public_key_jwk",
-    "public_key_url",
-    "validate_kid",
+    "DEFAULT_CACHE_SIZE", "DEFAULT_CACHE_TTL_SECONDS", "MAX_KID_LENGTH", "REFETCH_INTERVAL_SECONDS",
+    "UNKNOWN_KID_BURST", "UNKNOWN_KID_TTL_SECONDS", "InMemoryKeyStore", "KeyStore", "PublicKeyEntry",
+    "PublicKeyResolver", "default_key_store", "fetch_public_key_jwk", "public_key_url", "validate_kid",
 ]
 
 MAX_KID_LENGTH = 128

@@ -17,19 +17,9 @@ from functools import cache
 from typing import Any, Callable, Iterable, Optional, Union
 
 __all__ = [
-    "ALWAYS_MASKED_FIELDS",
-    "MASK",
-    "PII_FIELDS",
-    "SENSITIVE_FIELDS",
-    "RedactingFilter",
-    "RedactingFormatter",
-    "contains_card_number",
-    "mask_card_numbers",
-    "mask_credentials",
-    "mask_pan",
-    "mask_sensitive_json",
-    "mask_sensitive_pairs",
-    "redact_text",
+    "ALWAYS_MASKED_FIELDS", "MASK", "PII_FIELDS", "SENSITIVE_FIELDS", "RedactingFilter", "RedactingFormatter",
+    "contains_card_number", "mask_card_numbers", "mask_credentials", "mask_pan", "mask_sensitive_json",
+    "mask_sensitive_pairs", "redact_text",
 ]
 
 #: What a masked credential is replaced with.

@@ -25,19 +25,9 @@ if TYPE_CHECKING:
     from .config import MerchantConfig
 
 __all__ = [
-    "ClientSettings",
-    "ConfigurationError",
-    "HTTPError",
-    "RequestBodyError",
-    "RequestTimeoutError",
-    "TransportError",
-    "TransportSettings",
-    "client_settings",
-    "get_logger",
-    "masked_for_display",
-    "request_body",
-    "sanitize_for_serialization",
-    "send",
+    "ClientSettings", "ConfigurationError", "HTTPError", "RequestBodyError", "RequestTimeoutError", "TransportError",
+    "TransportSettings", "client_settings", "get_logger", "masked_for_display", "request_body",
+    "sanitize_for_serialization", "send",
 ]
 
 # From get_logger: records are masked even if no configuration is ever applied.

@@ -26,13 +26,7 @@ from .transport import TimeoutSpec, TransportSettings, send
 if TYPE_CHECKING:  # pragma: no cover
     from .capture_context import CaptureContext
 
-__all__ = [
-    "TransientToken",
-    "check_digest",
-    "post_jwe",
-    "tokenize",
-    "verify_transient_token",
-]
+__all__ = ["TransientToken", "check_digest", "post_jwe", "tokenize", "verify_transient_token"]
 
 _WHAT = "transient token"
 _DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}

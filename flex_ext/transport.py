@@ -24,14 +24,8 @@ from urllib3.exceptions import TimeoutError as _Urllib3TimeoutError
 from .errors import ConnectError, HTTPError, RequestTimeoutError, ResponseTooLargeError, TransportError, http_error
 
 __all__ = [
-    "DEFAULT_CONNECT_TIMEOUT",
-    "DEFAULT_READ_TIMEOUT",
-    "Response",
-    "SealedBody",
-    "TransportSettings",
-    "is_loopback",
-    "pool_manager",
-    "send",
+    "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "Response", "SealedBody", "TransportSettings", "is_loopback",
+    "pool_manager", "send",
 ]
 
 #: Seconds to establish a TCP/TLS connection. Generous enough for proxies (the Java SDK's
