@@ -150,11 +150,7 @@ class HttpSignatureSigner:
 
     def signing_string(self, method: str, path: str, date: str, digest: Optional[str]) -> str:
         """The exact text that is HMAC-ed (``digest`` is the full ``SHA-256=...`` value or None)."""
-        lines = [
-            f"host: {self._host}",
-            f"date: {date}",
-            f"request-target: {method.lower()} {path}",
-        ]
+        lines = [f"host: {self._host}", f"date: {date}", f"request-target: {method.lower()} {path}"]
         if digest is not None:
             lines.append(f"digest: {digest}")
         lines.append(f"v-c-merchant-id: {self._signed_merchant_id}")

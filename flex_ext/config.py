@@ -113,10 +113,8 @@ class DeprecatedRunEnvironmentError(ConfigurationError, AttributeError):
 
 def _opt_str(value: Any) -> Optional[str]:
     """None and "" mean "not set"; anything else is its ``str()``."""
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    return text if text != "" else None
+    text = value if value is None or isinstance(value, str) else str(value)
+    return text or None
 
 
 def _to_bool(key: str, value: Any, default: bool, unknown_text: Optional[bool] = None) -> bool:

@@ -263,10 +263,7 @@ class PayrocConfig:
     max_attempts: int = 3
     backoff_initial: float = 0.5
     backoff_max: float = 8.0
-    _default_tokens: list[BearerTokenProvider] = field(
-        default_factory=list, init=False, repr=False, compare=False, hash=False
-    )
-    _lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False, hash=False)
+    _tokens: BearerTokenProvider = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key.strip():
@@ -286,6 +283,7 @@ class PayrocConfig:
         timeouts = {name: float(getattr(self, name)) for name in ("connect_timeout", "read_timeout")
                     if getattr(self, name) is not None}
         object.__setattr__(self, "transport", replace(self.transport, **timeouts))  # type: ignore[arg-type]
+        object.__setattr__(self, "_tokens", BearerTokenProvider(self))
 
     def __repr__(self) -> str:
         return (
@@ -307,11 +305,8 @@ class PayrocConfig:
 
     @property
     def token_provider(self) -> BearerTokenProvider:
-        """The bearer-token provider this config signs with (created on first use)."""
-        with self._lock:
-            if not self._default_tokens:
-                self._default_tokens.append(BearerTokenProvider(self))
-            return self._default_tokens[0]
+        """The bearer-token provider this config signs with (one per config object)."""
+        return self._tokens
 
     def client_settings(self) -> ClientSettings:
         """The seam hook: settings for the generated ``payroc_hosted_fields`` classes."""

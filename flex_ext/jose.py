@@ -206,9 +206,7 @@ def _b64url_uint(jwk: Mapping[str, Any], name: str) -> int:
         raise JWKValidationError(f"JWK parameter {name!r} is missing or not a string")
     try:
         return int.from_bytes(b64url_decode(value, f"JWK parameter {name!r}"), "big")
-    except JWKValidationError:
-        raise
-    except JWTValidationError as exc:
+    except JWTValidationError as exc:  # b64url_decode's error, said as a JWK one
         raise JWKValidationError(str(exc)) from None
 
 

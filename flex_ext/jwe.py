@@ -122,9 +122,7 @@ def check_fields(leaves: Mapping[str, str], required: Iterable[str], optional: I
     missing = tuple(p for p in required if not leaves.get(p))
     extra = tuple(sorted(_safe_path(p.split(".")) for p in leaves if p not in declared))
     if missing or extra:
-        parts = []
-        if missing:
-            parts.append("missing required field(s): " + ", ".join(missing))
+        parts = ["missing required field(s): " + ", ".join(missing)] if missing else []
         if extra:
             parts.append("field(s) not declared in the capture context: " + ", ".join(extra))
         raise FieldValidationError(

@@ -73,12 +73,7 @@ def mask_pan(pan: str) -> str:
     keep the last 4 only, anything shorter is fully masked.
     """
     digits = sum(ch.isdigit() for ch in pan)
-    if digits >= 16:
-        head, tail = 6, 4
-    elif digits >= 13:
-        head, tail = 0, 4
-    else:
-        head, tail = 0, 0
+    head, tail = (6, 4) if digits >= 16 else (0, 4) if digits >= 13 else (0, 0)
     out = []
     seen = 0
     for ch in pan:
