@@ -360,9 +360,10 @@ class JwtP12Signer(_JwtSigner):
         self._password = config.key_password or config.merchant_id
         self._alias = (config.key_alias or self._issuer).lower()
         # Load now, so a wrong password or alias fails when the client is built.
-        self._entry()
+        self._key_and_kid()
 
-    def _entry(self) -> tuple[rsa.RSAPrivateKey, str]:
+    def _key_and_kid(self) -> tuple[rsa.RSAPrivateKey, str]:
+        """The private key and the kid of the alias' certificate (reloaded when the file changes)."""
         from cryptography.x509.oid import NameOID
 
         entry = _P12_CACHE.get(self._path, self._password)
@@ -376,9 +377,6 @@ class JwtP12Signer(_JwtSigner):
         raise CertificateNotFoundError(
             f"the P12 key file has no certificate whose subject CN is {self._alias!r} (the key alias)"
         )
-
-    def _key_and_kid(self) -> tuple[Any, str]:
-        return self._entry()
 
     def __repr__(self) -> str:
         return f"JwtP12Signer(merchant_id={self._merchant_id!r}, key_file={os.path.basename(self._path)!r})"

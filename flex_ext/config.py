@@ -242,6 +242,8 @@ _FLAGS: tuple[tuple[str, bool], ...] = (
     ("enable_client_cert", False),
 )
 
+_TIMEOUT_DEFAULTS = {"connect_timeout": DEFAULT_CONNECT_TIMEOUT, "read_timeout": DEFAULT_READ_TIMEOUT}
+
 #: Connection-pool settings: field, dict key, default.
 _POOL_KEYS: tuple[tuple[str, str, float], ...] = (
     ("max_num_idle_connections", "maxNumIdleConnections", 100),
@@ -357,7 +359,7 @@ class MerchantConfig:
         put("default_headers", {str(k): str(v) for k, v in dict(self.default_headers or {}).items()})
         put("mle_settings", dict(self.mle_settings or {}))
         put("proxy_port", _port(self.proxy_port))
-        for name, default in (("connect_timeout", DEFAULT_CONNECT_TIMEOUT), ("read_timeout", DEFAULT_READ_TIMEOUT)):
+        for name, default in _TIMEOUT_DEFAULTS.items():
             put(name, _timeout_seconds(name, getattr(self, name), 1.0) or default)
         for name, default in _FLAGS:
             put(name, _to_bool(name, getattr(self, name), default))
@@ -411,14 +413,14 @@ class MerchantConfig:
         timeout = _timeout_seconds("timeout", get("timeout"), 0.001)
         headers = get("default_headers")
         if headers is not None and not isinstance(headers, Mapping):
-            raise MerchantConfigError(
-                "default_headers must be a dict of header names to values", "default_headers"
-            )
+            raise MerchantConfigError("default_headers must be a dict of header names to values", "default_headers")
         log_config_raw = get("log_config")
         log_config = LogConfiguration.from_object(log_config_raw) if log_config_raw is not None else None
         pool = {name: _pool_number(key, get(key), default) for name, key, default in _POOL_KEYS}
         settings: Dict[str, Any] = {name: _opt_str(get(key)) for name, key in _STRING_KEYS.items()}
         settings.update((name, get(name)) for name, _default in _FLAGS)
+        # connect_timeout / read_timeout (seconds) take precedence over timeout (ms); None: the default.
+        settings.update((name, _timeout_seconds(name, get(name), 1.0) or timeout) for name in _TIMEOUT_DEFAULTS)
         config = cls(
             **settings,
             default_headers=dict(headers or {}),
@@ -427,11 +429,6 @@ class MerchantConfig:
             max_pool_size=max(1, int(pool["max_pool_size"])),
             max_keep_alive_delay=pool["max_keep_alive_delay"],
             max_keep_alive_idle_window=pool["max_keep_alive_idle_window"],
-            # connect_timeout / read_timeout (seconds) take precedence over timeout (ms).
-            connect_timeout=_timeout_seconds("connect_timeout", get("connect_timeout"), 1.0)
-            or timeout
-            or DEFAULT_CONNECT_TIMEOUT,
-            read_timeout=_timeout_seconds("read_timeout", get("read_timeout"), 1.0) or timeout or DEFAULT_READ_TIMEOUT,
             log_config=log_config,
             # Official rule: a bool, or the string "true"; any other string is False.
             is_sdk=_to_bool("isSDK", get("isSDK"), False, unknown_text=False),

@@ -214,10 +214,8 @@ def _file_formatter(cfg: LogConfiguration, masking: bool) -> RedactingFormatter:
         if isinstance(missing, KeyError) and missing.args:
             name = str(missing.args[0])
             shown = repr(name) if len(name) <= 40 and name.isprintable() else "(unprintable)"
-            message = (
-                f"log_format names a field log records do not have: {shown} "
-                "(see the LogRecord attributes in the logging documentation)"
-            )
+            message = (f"log_format names a field log records do not have: {shown} "
+                       "(see the LogRecord attributes in the logging documentation)")
         else:
             message = "log_format or log_date_format cannot format a log record (check each %(field)s conversion)"
         raise ConfigurationError(message) from None

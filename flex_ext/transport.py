@@ -64,9 +64,7 @@ class TransportSettings:
             connect, read = override
             return urllib3.Timeout(connect=float(connect), read=float(read))
         if isinstance(override, bool) or not isinstance(override, (int, float)) or override <= 0:
-            raise TypeError(
-                "a request timeout must be a positive number of seconds or a (connect, read) tuple"
-            )
+            raise TypeError("a request timeout must be a positive number of seconds or a (connect, read) tuple")
         return urllib3.Timeout(total=float(override))
 
 
