@@ -17,6 +17,7 @@ import json
 from typing import Any, Dict, Mapping, Optional
 
 from .capture_context import verify_capture_context
+from .config import https_base_url
 from .errors import (
     FlexError,
     HTTPError,
@@ -191,12 +192,6 @@ def get_rsa_public_key_from_jwk(jwk_json_string: Any) -> Dict[str, Any]:
     return jwk
 
 
-def _base_url(run_environment: str) -> str:
-    if run_environment.startswith(("http://", "https://")):
-        return run_environment.rstrip("/")
-    return "https://" + run_environment.rstrip("/")
-
-
 def _fetch_jwk(kid: str, base_url: str, transport: TransportSettings) -> Dict[str, Any]:
     """The fetch with the official error shapes (``PublicKeyFetchException`` messages)."""
     try:
@@ -231,7 +226,7 @@ def fetch_public_key(kid: Any, run_environment: Any) -> Dict[str, Any]:
     if not run_environment:
         raise ValueError("runEnvironment parameter is required")
     validate_kid(kid)
-    return _fetch_jwk(kid, _base_url(str(run_environment)), TransportSettings())
+    return _fetch_jwk(kid, https_base_url(str(run_environment)), TransportSettings())
 
 
 def _run_environment(merchant_config: Any) -> Optional[str]:
@@ -248,7 +243,7 @@ def _resolver_for(merchant_config: Any, run_environment: str) -> PublicKeyResolv
     base = getattr(merchant_config, "base_url", None)
     transport = getattr(merchant_config, "transport", None)
     if not isinstance(base, str) or not base:
-        base = _base_url(run_environment)
+        base = https_base_url(run_environment)
     if not isinstance(transport, TransportSettings):
         transport = TransportSettings()
 

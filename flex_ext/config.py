@@ -24,7 +24,7 @@ from .transport import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, TransportS
 __all__ = [
     "AUTH_TYPES", "DEPRECATED_RUN_ENVIRONMENT", "HIDE_MERCHANT_CONFIG_PROPS", "JWT_KEY_TYPES", "MLE_CONFIG_KEYS",
     "DeprecatedRunEnvironmentError", "MerchantConfig", "MerchantConfigError", "coerce_merchant_config",
-    "sanitize_merchant_config",
+    "https_base_url", "sanitize_merchant_config",
 ]
 
 _LOG = get_logger("flex_ext.config")
@@ -182,8 +182,13 @@ def _port(value: Any) -> Optional[int]:
 
 
 def _has_scheme(value: str) -> bool:
-    lowered = value.lower()
-    return lowered.startswith("http://") or lowered.startswith("https://")
+    return value.lower().startswith(("http://", "https://"))
+
+
+def https_base_url(host: str) -> str:
+    """``host`` (a host name, or a URL with an ``http://``/``https://`` scheme) as a base URL:
+    ``https://`` prefixed when it has no scheme, no trailing slash."""
+    return (host if _has_scheme(host) else "https://" + host).rstrip("/")
 
 
 def _strip_scheme(value: str) -> str:
@@ -460,10 +465,7 @@ class MerchantConfig:
     def base_url(self) -> str:
         """Where requests go: ``IntermediateHost`` if set, else ``run_environment``,
         prefixed ``https://`` unless it has an ``http://``/``https://`` scheme, no trailing slash."""
-        base = self.intermediate_host or self.run_environment
-        if not _has_scheme(base):
-            base = "https://" + base
-        return base.rstrip("/")
+        return https_base_url(self.intermediate_host or self.run_environment)
 
     @property
     def p12_path(self) -> Optional[str]:
