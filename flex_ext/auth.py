@@ -1,15 +1,9 @@
 """The signers: the headers that authenticate one request, per authentication type.
 
-A signer gets the method, the path (with ``?query`` if any) and the exact body bytes that
-will be sent, and returns the headers to add. It never sends anything itself.
-
-* :class:`HttpSignatureSigner` - ``http_signature`` (HMAC-SHA256 HTTP Signature with
-  ``Digest``), byte-exact with the official SDK.
-* :class:`JwtSharedSecretSigner` - ``jwt`` with ``jwt_key_type=SHARED_SECRET`` (HS256).
-* :class:`JwtP12Signer` - ``jwt`` with a P12 key file (RS256).
-* :class:`OAuthSigner`, :class:`MutualAuthSigner` and :class:`NoAuthSigner`.
-
-Reprs name the merchant and key id, never a secret, a password or a token.
+A signer gets the method, the path (with ``?query``) and the exact body bytes that will be
+sent, and returns the headers to add; it never sends anything. :func:`signer_for` picks
+the one for a configuration. Reprs name the merchant and key id, never a secret, a password
+or a token.
 """
 
 from __future__ import annotations
@@ -28,7 +22,7 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from ._version import __version__
-from .config import MerchantConfig
+from .config import _MSG_KEY_FILE, MerchantConfig
 from .errors import AuthenticationError, KeyPasswordError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,17 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # cryptography.x509 costs a fresh process more than everything else in this module.
 
 __all__ = [
-    "CLIENT_ID",
-    "CertificateNotFoundError",
-    "HttpSignatureSigner",
-    "JwtP12Signer",
-    "JwtSharedSecretSigner",
-    "MutualAuthSigner",
-    "NoAuthSigner",
-    "OAuthSigner",
-    "Signer",
-    "clear_p12_cache",
-    "decode_shared_secret",
+    "CLIENT_ID", "CertificateNotFoundError", "HttpSignatureSigner", "JwtP12Signer", "JwtSharedSecretSigner",
+    "MutualAuthSigner", "NoAuthSigner", "OAuthSigner", "Signer", "clear_p12_cache", "decode_shared_secret",
     "signer_for",
 ]
 
@@ -61,9 +46,6 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _ALLOWED_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
 _MSG_BAD_METHOD = "Entered Request Type should be (GET/POST/PUT/PATCH)"
 _MSG_AUTH_TYPE = "Check Authentication Type (HTTP_Signature/JWT) in cybs.json."
-_MSG_KEY_FILE = (
-    "Error finding or accessing the Key Directory or Key File. Please review the values in the merchant configuration."
-)
 _JWT_LIFETIME_SECONDS = 120
 
 
@@ -80,10 +62,6 @@ class CertificateNotFoundError(AuthenticationError, ValueError):
 
     Also a :class:`ValueError`, as the official SDK raised for a missing serial number.
     """
-
-
-# --------------------------------------------------------------------------------------------
-# Helpers
 
 
 def _new_jti() -> str:
@@ -152,10 +130,6 @@ def _telemetry(config: MerchantConfig) -> dict[str, str]:
     return headers
 
 
-# --------------------------------------------------------------------------------------------
-# HTTP Signature
-
-
 class HttpSignatureSigner:
     """``http_signature``: ``Signature`` over host, date, request-target, digest, merchant id.
 
@@ -176,11 +150,7 @@ class HttpSignatureSigner:
 
     def signing_string(self, method: str, path: str, date: str, digest: Optional[str]) -> str:
         """The exact text that is HMAC-ed (``digest`` is the full ``SHA-256=...`` value or None)."""
-        lines = [
-            f"host: {self._host}",
-            f"date: {date}",
-            f"request-target: {method.lower()} {path}",
-        ]
+        lines = [f"host: {self._host}", f"date: {date}", f"request-target: {method.lower()} {path}"]
         if digest is not None:
             lines.append(f"digest: {digest}")
         lines.append(f"v-c-merchant-id: {self._signed_merchant_id}")
@@ -212,21 +182,13 @@ class HttpSignatureSigner:
         return f"HttpSignatureSigner(merchant_id={self._merchant_id!r}, key_id={self._key_id!r})"
 
 
-# --------------------------------------------------------------------------------------------
-# JWT
-
-
 class _JwtSigner:
     """Claims and headers common to both JWT variants."""
 
     _alg = ""
 
     def __init__(
-        self,
-        config: MerchantConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-        new_jti: Callable[[], str] = _new_jti,
+        self, config: MerchantConfig, *, clock: Callable[[], float] = time.time, new_jti: Callable[[], str] = _new_jti,
     ) -> None:
         self._merchant_id = config.merchant_id
         self._issuer = (config.portfolio_id or "") if config.use_metakey else config.merchant_id
@@ -379,12 +341,6 @@ def clear_p12_cache() -> None:
     _P12_CACHE.clear()
 
 
-def _common_names(cert: x509.Certificate) -> list[str]:
-    from cryptography.x509.oid import NameOID
-
-    return [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-
-
 class JwtP12Signer(_JwtSigner):
     """``jwt`` + ``P12``: RS256 with the key of ``<keys_directory>/<key_file_name>.p12``.
 
@@ -404,14 +360,16 @@ class JwtP12Signer(_JwtSigner):
         self._password = config.key_password or config.merchant_id
         self._alias = (config.key_alias or self._issuer).lower()
         # Load now, so a wrong password or alias fails when the client is built.
-        self._entry()
+        self._key_and_kid()
 
-    def _entry(self) -> tuple[rsa.RSAPrivateKey, str]:
+    def _key_and_kid(self) -> tuple[rsa.RSAPrivateKey, str]:
+        """The private key and the kid of the alias' certificate (reloaded when the file changes)."""
         from cryptography.x509.oid import NameOID
 
         entry = _P12_CACHE.get(self._path, self._password)
         for cert in entry.certificates:
-            if any(cn.lower() == self._alias for cn in _common_names(cert)):
+            names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            if any(str(cn.value).lower() == self._alias for cn in names):
                 serials = cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
                 if not serials:
                     raise CertificateNotFoundError("Serial number not found in certificate")
@@ -420,15 +378,8 @@ class JwtP12Signer(_JwtSigner):
             f"the P12 key file has no certificate whose subject CN is {self._alias!r} (the key alias)"
         )
 
-    def _key_and_kid(self) -> tuple[Any, str]:
-        return self._entry()
-
     def __repr__(self) -> str:
         return f"JwtP12Signer(merchant_id={self._merchant_id!r}, key_file={os.path.basename(self._path)!r})"
-
-
-# --------------------------------------------------------------------------------------------
-# Others
 
 
 class OAuthSigner:
@@ -451,16 +402,6 @@ class OAuthSigner:
         return f"OAuthSigner(merchant_id={self._merchant_id!r})"
 
 
-class MutualAuthSigner:
-    """``mutual_auth``: no headers; the TLS client certificate authenticates."""
-
-    def sign(self, method: str, path: str, body: bytes | None) -> dict[str, str]:
-        return {}
-
-    def __repr__(self) -> str:
-        return "MutualAuthSigner()"
-
-
 class NoAuthSigner:
     """No authentication (public-key fetch, tokenization)."""
 
@@ -468,14 +409,15 @@ class NoAuthSigner:
         return {}
 
     def __repr__(self) -> str:
-        return "NoAuthSigner()"
+        return f"{type(self).__name__}()"
+
+
+class MutualAuthSigner(NoAuthSigner):
+    """``mutual_auth``: no headers; the TLS client certificate authenticates."""
 
 
 def signer_for(
-    config: MerchantConfig,
-    *,
-    clock: Callable[[], float] = time.time,
-    new_jti: Callable[[], str] = _new_jti,
+    config: MerchantConfig, *, clock: Callable[[], float] = time.time, new_jti: Callable[[], str] = _new_jti,
 ) -> Signer:
     """The signer for this configuration's ``authentication_type`` and ``jwt_key_type``.
 

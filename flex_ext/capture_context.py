@@ -1,23 +1,13 @@
 """Capture contexts: the JWT returned by ``POST /flex/v2/sessions``, parsed and verified.
 
-:func:`verify_capture_context` is the call production code uses: the signature must be
-RS256 by the key the header ``kid`` names (fetched from ``/flex/v2/public-keys/{kid}`` and
-cached, see :mod:`flex_ext.public_keys`, or given explicitly), ``exp``/``iat`` are checked
-with a leeway, an expired context is refused unless ``allow_expired=True`` is passed, and
-``flx.origin`` may be restricted to an allow-list.
-
-:func:`parse_capture_context_unverified` exists for documentation examples and debugging,
-where the signing key is not available. Its name says what it does not do; never use its
-result to decide anything.
-
-Both return a :class:`CaptureContext` whose encryption JWK has been validated (``kty``
-RSA, ``use`` enc, modulus of at least 2048 bits, ``kid`` present), so it can be handed to
-:mod:`flex_ext.jwe` directly.
+:func:`verify_capture_context` is the one verification path (the compat functions call it
+too); :func:`parse_capture_context_unverified` is for documentation examples and debugging
+only. Both return a :class:`CaptureContext` whose encryption JWK is validated, ready for
+:mod:`flex_ext.jwe`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,29 +29,16 @@ from .jose import (
     verify_signature,
 )
 from .public_keys import KeyStore, PublicKeyResolver
+from .transport import is_loopback
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import MerchantConfig
 
-__all__ = [
-    "CaptureContext",
-    "normalize_origin",
-    "parse_capture_context_unverified",
-    "verify_capture_context",
-]
+__all__ = ["CaptureContext", "normalize_origin", "parse_capture_context_unverified", "verify_capture_context"]
 
 _WHAT = "capture context"
 _FIELD_PATH_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
 _PATH_RE = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def normalize_origin(origin: str) -> str:
@@ -100,7 +77,7 @@ def _check_origin(value: Any, allowed_origins: Optional[Iterable[str]]) -> str:
     if allowed_origins is not None:
         if origin not in {normalize_origin(o) for o in allowed_origins}:
             raise JWTValidationError(f"{_WHAT} origin {origin!r} is not in the allowed origins")
-    elif origin.startswith("http://") and not _is_loopback(urlsplit(origin).hostname or ""):
+    elif origin.startswith("http://") and not is_loopback(urlsplit(origin).hostname or ""):
         raise JWTValidationError(
             f"{_WHAT} origin must use https (plain http is accepted only for loopback or allow-listed origins)"
         )
@@ -115,18 +92,12 @@ def _check_path(path: Any) -> str:
     return path
 
 
-@lru_cache(maxsize=1024)
-def _valid_field_path(value: str) -> bool:
-    # Field paths repeat across capture contexts (one field set per integration).
-    return _FIELD_PATH_RE.fullmatch(value) is not None
-
-
 def _field_list(data: Mapping[str, Any], name: str) -> list[str]:
     values = data.get(name, [])
     if not isinstance(values, list):
         raise JWTValidationError(f"{_WHAT} 'ctx[].data.{name}' is not a list")
     for value in values:
-        if not isinstance(value, str) or len(value) > 256 or not _valid_field_path(value):
+        if not isinstance(value, str) or len(value) > 256 or not _FIELD_PATH_RE.fullmatch(value):
             raise JWTValidationError(f"{_WHAT} 'ctx[].data.{name}' holds an invalid field path")
     return values
 
@@ -277,10 +248,6 @@ def parse_capture_context_unverified(jwt: str) -> CaptureContext:
     For documentation examples and debugging only (for example the capture context printed
     in CyberSource's developer guide, whose signing key is not public). The structure and
     the encryption JWK are still validated. The result has ``verified=False``.
-
-    >>> ctx = parse_capture_context_unverified(doc_example_jwt)  # doctest: +SKIP
-    >>> ctx.required_fields
-    ('paymentInformation.card.number',)
     """
     return _build(parse_compact_jwt(jwt, _WHAT), verified=False, allowed_origins=None)
 
@@ -289,16 +256,10 @@ PublicKeyLike = Union[rsa.RSAPublicKey, Mapping[str, Any]]
 
 
 def verify_capture_context(
-    jwt: str,
-    *,
-    resolver: Optional[PublicKeyResolver] = None,
-    public_key: Optional[PublicKeyLike] = None,
-    merchant_config: Union[MerchantConfig, Mapping[str, Any], None] = None,
-    key_store: Optional[KeyStore] = None,
-    allowed_origins: Optional[Iterable[str]] = None,
-    leeway: float = DEFAULT_LEEWAY_SECONDS,
-    allow_expired: bool = False,
-    now: Optional[float] = None,
+    jwt: str, *, resolver: Optional[PublicKeyResolver] = None, public_key: Optional[PublicKeyLike] = None,
+    merchant_config: Union[MerchantConfig, Mapping[str, Any], None] = None, key_store: Optional[KeyStore] = None,
+    allowed_origins: Optional[Iterable[str]] = None, leeway: float = DEFAULT_LEEWAY_SECONDS,
+    allow_expired: bool = False, now: Optional[float] = None,
 ) -> CaptureContext:
     """Verify a capture context and return it typed.
 
@@ -322,10 +283,6 @@ def verify_capture_context(
     Raises :class:`~flex_ext.errors.JWTValidationError` and its subclasses
     (:class:`~flex_ext.errors.TokenExpiredError`, :class:`~flex_ext.errors.JWKValidationError`,
     :class:`~flex_ext.errors.InvalidKidError`), or a transport/HTTP error from the key fetch.
-
-    >>> ctx = verify_capture_context(jwt, merchant_config=config)  # doctest: +SKIP
-    >>> ctx.tokens_url
-    'https://testflex.cybersource.com/flex/v2/tokens'
     """
     if (resolver is None) + (public_key is None) + (merchant_config is None) != 2:
         raise TypeError("pass exactly one of resolver=, public_key= or merchant_config=")

@@ -1,40 +1,13 @@
 """``FlexClient``: the high-level Flex API v2 client new code should use.
 
 One object, built from a :class:`~flex_ext.config.MerchantConfig` or the official config
-dict, runs the whole server-side flow::
+dict, runs the whole server-side flow (the README has it end to end): a verified capture
+context (``POST /flex/v2/sessions`` through ``CyberSource.FlexAPIApi``), card data -> JWE ->
+a verified transient token, and the payment calls of :class:`~flex_ext.payments.PaymentsClient`.
 
-    from flex_ext.client import Card, FlexClient
-
-    client = FlexClient({
-        "authentication_type": "http_signature",
-        "merchantid": "testrest",
-        "run_environment": "apitest.cybersource.com",
-        "merchant_keyid": "08c94330-f618-42a3-b09d-e1e43be5efda",
-        "merchant_secretkey": "yBJxy6LjM2TmcPGu+GaJrHtkke25fPpUX+UY6/L/1tE=",
-    })
-    # 1. a verified capture context (POST /flex/v2/sessions through CyberSource.FlexAPIApi)
-    ctx = client.create_capture_context({
-        "paymentInformation.card.number": True,           # required
-        "paymentInformation.card.expirationMonth": True,
-        "paymentInformation.card.expirationYear": True,
-        "paymentInformation.card.securityCode": False,    # optional
-    })
-    # 2. card data -> JWE -> transient token (verified with the context's one-time key)
-    token = client.tokenize(ctx, Card("4111 1111 1111 1111", "12", "2031", security_code="123"))
-    # 3. spend it (POST /pts/v2/payments with tokenInformation.transientTokenJwt)
-    payment = client.authorize(token, "10.00", "USD")
-
-Choices made for payment engineers:
-
-* ``fields`` is a mapping of dotted field paths to "required?" booleans (the notation
-  CyberSource's field list and the capture context itself use), or a plain list of paths
-  (all required), or the official nested ``{"fields": {...}}`` body.
-* ``card`` is a :class:`Card` (normalised and checked before anything is sent: Luhn,
-  month, year, expiry; its ``repr`` shows only the last four digits) or a mapping with
-  ``number``, ``expiration_month``/``expirationMonth``, ... keys.
-* ``bill_to``/``ship_to`` are mappings whose keys may be snake_case or camelCase;
-  ``amount`` is a ``str``/``Decimal``/``int`` total (never a ``float``) with ``currency=``,
-  or a mapping of ``amountDetails`` keys.
+``fields`` are dotted paths as CyberSource's field list writes them (a mapping to "required?"
+booleans, a list of paths, or the official nested body); ``bill_to``/``ship_to`` keys may be
+snake_case or camelCase; amounts are ``str``/``Decimal``/``int``, never ``float``.
 """
 
 from __future__ import annotations
@@ -44,25 +17,19 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
-from .capture_context import CaptureContext, verify_capture_context
+from .capture_context import CaptureContext, normalize_origin, verify_capture_context
 from .errors import FieldValidationError, HTTPError, InvalidAmountError, JWTValidationError, http_error
-from .jose import DEFAULT_LEEWAY_SECONDS, check_time_claims
-from .jwe import ALG_RSA_OAEP_256, encrypt_for_capture_context
+from .jose import DEFAULT_LEEWAY_SECONDS
+from .jwe import ALG_RSA_OAEP_256, _CardFields
 from .payments import _CARD, Card, PaymentsClient, _camel, _card_from, _shown
 from .public_keys import KeyStore, PublicKeyResolver
-from .transient_token import TransientToken, post_jwe, verify_transient_token
+from .transient_token import TransientToken, tokenize, verify_transient_token
 from .transport import TimeoutSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import MerchantConfig
 
-__all__ = [
-    "DEFAULT_CARD_FIELDS",
-    "SUPPORTED_FIELD_PATHS",
-    "Card",
-    "FlexClient",
-    "build_sessions_body",
-]
+__all__ = ["DEFAULT_CARD_FIELDS", "SUPPORTED_FIELD_PATHS", "Card", "FlexClient", "build_sessions_body"]
 
 _BILL_TO = (
     "address1", "address2", "administrativeArea", "buildingNumber", "country", "district",
@@ -165,16 +132,6 @@ def _amount(amount: Any, currency: Optional[str]) -> dict[str, str]:
     return out
 
 
-class _CardData(dict):  # type: ignore[type-arg]
-    """The JWE data tree of one tokenization: a dict whose ``repr`` hides the card data,
-    so a traceback's locals (which error trackers record) never show it."""
-
-    def __repr__(self) -> str:
-        return f"<card data: {', '.join(sorted(self))}>"
-
-    __str__ = __repr__
-
-
 class FlexClient(PaymentsClient):
     """Flex API v2 for a merchant: capture context, tokenization, verification, and the
     payment calls that spend the token (inherited from
@@ -195,15 +152,9 @@ class FlexClient(PaymentsClient):
     """
 
     def __init__(
-        self,
-        merchant_config: Union[MerchantConfig, Mapping[str, Any]],
-        *,
-        key_store: Optional[KeyStore] = None,
-        allowed_origins: Optional[Iterable[str]] = None,
-        leeway: float = DEFAULT_LEEWAY_SECONDS,
-        jwe_alg: str = ALG_RSA_OAEP_256,
-        timeout: TimeoutSpec = None,
-        max_retries: int = 2,
+        self, merchant_config: Union[MerchantConfig, Mapping[str, Any]], *, key_store: Optional[KeyStore] = None,
+        allowed_origins: Optional[Iterable[str]] = None, leeway: float = DEFAULT_LEEWAY_SECONDS,
+        jwe_alg: str = ALG_RSA_OAEP_256, timeout: TimeoutSpec = None, max_retries: int = 2,
     ) -> None:
         super().__init__(merchant_config, timeout=timeout, max_retries=max_retries)
         self.allowed_origins = tuple(allowed_origins) if allowed_origins is not None else None
@@ -228,12 +179,7 @@ class FlexClient(PaymentsClient):
     def create_capture_context(self, fields: Optional[FieldsSpec] = None) -> CaptureContext:
         """Create a capture context (``POST /flex/v2/sessions``) and return it verified.
 
-        ``fields`` defaults to :data:`DEFAULT_CARD_FIELDS`. Examples::
-
-            client.create_capture_context({"paymentInformation.card.number": True,
-                                           "paymentInformation.card.securityCode": False})
-            client.create_capture_context(["paymentInformation.card.number"])
-
+        ``fields`` (see :func:`build_sessions_body`) defaults to :data:`DEFAULT_CARD_FIELDS`.
         Raises the typed :func:`~flex_ext.errors.http_error` classes for a non-2xx answer
         (``BadRequestError`` with ``reason``, ``message`` and ``details``, ...),
         :class:`~flex_ext.errors.TransportError` without an answer and
@@ -256,23 +202,15 @@ class FlexClient(PaymentsClient):
         origin allow-list) and return it typed. See
         :func:`flex_ext.capture_context.verify_capture_context`."""
         return verify_capture_context(
-            jwt,
-            resolver=self._resolver,
-            allowed_origins=self.allowed_origins,
-            leeway=self.leeway,
+            jwt, resolver=self._resolver, allowed_origins=self.allowed_origins, leeway=self.leeway,
             allow_expired=allow_expired,
         )
 
     # ----------------------------------------------------------------------- tokenize
 
     def tokenize(
-        self,
-        capture_context: Union[CaptureContext, str],
-        card: Union[Card, Mapping[str, Any]],
-        bill_to: Optional[Mapping[str, Any]] = None,
-        ship_to: Optional[Mapping[str, Any]] = None,
-        amount: Any = None,
-        *,
+        self, capture_context: Union[CaptureContext, str], card: Union[Card, Mapping[str, Any]],
+        bill_to: Optional[Mapping[str, Any]] = None, ship_to: Optional[Mapping[str, Any]] = None, amount: Any = None, *,
         currency: Optional[str] = None,
     ) -> TransientToken:
         """Encrypt the customer's data to the capture context and exchange it for a
@@ -282,26 +220,15 @@ class FlexClient(PaymentsClient):
         or :meth:`verify_capture_context`, or the JWT string (verified here). The data must
         match the context: every required field present, nothing undeclared
         (:class:`~flex_ext.errors.FieldValidationError` names the paths, never values).
-
-        >>> token = client.tokenize(ctx, Card("4111111111111111", "12", "2031"),
-        ...                         bill_to={"first_name": "Ada", "country": "GB"},
-        ...                         amount="10.00", currency="GBP")  # doctest: +SKIP
-        >>> token.jti  # doctest: +SKIP
         """
         card = _card_from(card)  # from here on, only the masked type holds the card
         ctx = capture_context if isinstance(capture_context, CaptureContext) else self.verify_capture_context(
             capture_context
         )
-        if not ctx.verified:
-            raise JWTValidationError("refusing to tokenize with an unverified capture context")
-        if self.allowed_origins is not None and isinstance(capture_context, CaptureContext):
-            # A context verified elsewhere must still respect this client's allow-list.
-            from .capture_context import normalize_origin
-
-            if ctx.origin not in {normalize_origin(o) for o in self.allowed_origins}:
-                raise JWTValidationError(f"capture context origin {ctx.origin!r} is not in the allowed origins")
-        check_time_claims(ctx.claims, leeway=self.leeway, what="capture context")
-        data = _CardData(card.to_fields())
+        # A context verified elsewhere must still respect this client's allow-list.
+        if self.allowed_origins is not None and ctx.origin not in {normalize_origin(o) for o in self.allowed_origins}:
+            raise JWTValidationError(f"capture context origin {ctx.origin!r} is not in the allowed origins")
+        data = _CardFields(card.to_fields())  # a repr that hides the card data
         order: dict[str, Any] = {}
         details = _amount(amount, currency)
         if details:
@@ -312,9 +239,8 @@ class FlexClient(PaymentsClient):
             order["shipTo"] = _address(ship_to, _SHIP_TO, "shipTo")
         if order:
             data["orderInformation"] = order
-        jwe = encrypt_for_capture_context(ctx, data, alg=self.jwe_alg)
-        token = post_jwe(ctx, jwe, transport=self.config.transport, timeout=self.timeout)
-        return self.verify_transient_token(token, ctx)
+        return tokenize(ctx, data, transport=self.config.transport, timeout=self.timeout, alg=self.jwe_alg,
+                        leeway=self.leeway)
 
     def verify_transient_token(self, jwt: str, capture_context: CaptureContext) -> TransientToken:
         """Verify a transient token with the capture context's one-time JWK (RS256, exp)."""

@@ -1,39 +1,14 @@
 """What backs the official capture-context utilities (``authenticationsdk.util.jwt.*``,
-``CyberSource.utilities.flex.*``): the same names, signatures, exception types and messages,
-on top of the strict implementation in :mod:`flex_ext.jose` and :mod:`flex_ext.public_keys`.
+``CyberSource.utilities.flex.*``): the official names, signatures, exception types (with
+``(message, cause=None)``, ``.message`` and ``.cause``) and messages (``official-sdk-compat.md``
+§5.1-§5.3), on top of :mod:`flex_ext.jose` and :mod:`flex_ext.public_keys`.
 
-Kept from the official SDK (so existing ``except`` clauses keep working):
-
-* ``InvalidJwtException``, ``InvalidJwkException``, ``JwtSignatureValidationException``
-  with ``(message, cause=None)``, ``.message``, ``.cause`` and ``__cause__``; they also
-  subclass :class:`~flex_ext.errors.JWTValidationError` /
-  :class:`~flex_ext.errors.JWKValidationError`;
-* ``parse`` returning the 5-key dict, ``verify_jwt`` accepting a JWK dict or JSON string,
-  ``get_rsa_public_key_from_jwk`` returning the dict;
-* ``fetch_public_key(kid, run_environment)`` and ``parse_capture_context_response`` with the
-  official messages (§5.1-§5.3 of ``official-sdk-compat.md``), including exactly one re-fetch
-  when a cached key fails.
-
-Deliberate, documented differences (the official behaviour is a weakness): the compat path
-applies the policy of :func:`flex_ext.capture_context.verify_capture_context`, which both
-``parse_capture_context_response`` and ``verify_jwt`` call:
-
-* RS256 only (RS384/RS512 are refused); ``crit`` and header-borne keys are refused;
-* ``exp`` required, numeric and finite; ``iat``/``nbf`` not in the future beyond the leeway;
-  ``exp`` not before ``iat``; an **expired** context raises
-  :class:`CaptureContextExpiredException` (a ``JwtSignatureValidationException``) unless
-  ``allow_expired=True``;
-* signing keys and ``flx.jwk`` must be RSA with at least 2048 bits (``flx.jwk`` with ``use``
-  "enc"); a key that fails this never enters the process-wide key store;
-* base64url is decoded strictly: padding, foreign characters (``!!**``) or non-canonical
-  encodings make ``parse`` raise ``InvalidJwtException`` ('Failed to decode JWT ... from
-  base64url') instead of being silently skipped;
-* the ``kid`` is validated before any URL is built (as 0.0.80 does), the fetch has a timeout,
-  honours the configured proxy/TLS settings when the merchant config carries them, retries
-  only connection errors and 5xx, and the key cache is bounded with a TTL;
-* a ``run_environment`` that already has a scheme is honoured (no ``https://https://``).
-
-The official messages stay; the precise reason of a refusal is the exception's ``cause``.
+Deliberate difference (the official behaviour is a weakness): ``verify_jwt`` and
+``parse_capture_context_response`` apply the whole policy of
+:func:`flex_ext.capture_context.verify_capture_context` (RS256 only, no ``crit`` or
+header-borne keys, ``exp`` required and checked, RSA keys of 2048 bits or more, strict
+base64url, a validated ``kid``, a bounded key cache and a fetch with a timeout). The
+official message stays; the precise reason of a refusal is the exception's ``cause``.
 """
 
 from __future__ import annotations
@@ -42,6 +17,7 @@ import json
 from typing import Any, Dict, Mapping, Optional
 
 from .capture_context import verify_capture_context
+from .config import https_base_url
 from .errors import (
     FlexError,
     HTTPError,
@@ -56,17 +32,9 @@ from .public_keys import PublicKeyResolver, default_key_store, fetch_public_key_
 from .transport import TransportSettings
 
 __all__ = [
-    "CaptureContextExpiredException",
-    "FlexSecurityException",
-    "InvalidJwkException",
-    "InvalidJwtException",
-    "JwtSignatureValidationException",
-    "PublicKeyFetchException",
-    "fetch_public_key",
-    "get_rsa_public_key_from_jwk",
-    "parse",
-    "parse_capture_context_response",
-    "verify_jwt",
+    "CaptureContextExpiredException", "FlexSecurityException", "InvalidJwkException", "InvalidJwtException",
+    "JwtSignatureValidationException", "PublicKeyFetchException", "fetch_public_key", "get_rsa_public_key_from_jwk",
+    "parse", "parse_capture_context_response", "verify_jwt",
 ]
 
 SUPPORTED_ALGORITHMS = ("RS256",)
@@ -121,9 +89,6 @@ class PublicKeyFetchException(FlexError):
         super().__init__(message)
         self.status = status
         self.original_error = original_error
-
-
-# ---------------------------------------------------------------------------- JWTUtility
 
 
 def _decode_part(part: str, name: str) -> Dict[str, Any]:
@@ -184,12 +149,8 @@ def _jwk_dict(public_key: Any) -> Dict[str, Any]:
 
 def verify_jwt(jwt_token: Any, public_key: Any) -> None:
     """Verify a capture context with its signing key, an RSA JWK (dict or JSON string); None
-    on success.
-
-    Unlike the official SDK, the whole capture-context policy applies (RS256 only, claims,
-    ``flx.jwk``; see the module docstring): failures raise ``JwtSignatureValidationException``
-    ('JWT signature verification failed') whose ``cause`` says what was wrong.
-    """
+    on success. The whole capture-context policy applies: a refusal raises
+    ``JwtSignatureValidationException('JWT signature verification failed')``."""
     if not public_key:
         raise JwtSignatureValidationException("No public key found")
     if not jwt_token:
@@ -231,23 +192,13 @@ def get_rsa_public_key_from_jwk(jwk_json_string: Any) -> Dict[str, Any]:
     return jwk
 
 
-# ------------------------------------------------------------------- PublicKeyApiController
-
-
-def _base_url(run_environment: str) -> str:
-    if run_environment.startswith(("http://", "https://")):
-        return run_environment.rstrip("/")
-    return "https://" + run_environment.rstrip("/")
-
-
 def _fetch_jwk(kid: str, base_url: str, transport: TransportSettings) -> Dict[str, Any]:
     """The fetch with the official error shapes (``PublicKeyFetchException`` messages)."""
     try:
         return fetch_public_key_jwk(base_url, kid, transport=transport)
     except HTTPError as exc:
         raise PublicKeyFetchException(
-            f"HTTP {exc.status}: {exc.reason} - Failed to fetch public key for kid: {kid}",
-            status=exc.status,
+            f"HTTP {exc.status}: {exc.reason} - Failed to fetch public key for kid: {kid}", status=exc.status,
             original_error=exc,
         ) from exc
     except TransportError as exc:
@@ -275,10 +226,7 @@ def fetch_public_key(kid: Any, run_environment: Any) -> Dict[str, Any]:
     if not run_environment:
         raise ValueError("runEnvironment parameter is required")
     validate_kid(kid)
-    return _fetch_jwk(kid, _base_url(str(run_environment)), TransportSettings())
-
-
-# ------------------------------------------------------------ CaptureContextParsingUtility
+    return _fetch_jwk(kid, https_base_url(str(run_environment)), TransportSettings())
 
 
 def _run_environment(merchant_config: Any) -> Optional[str]:
@@ -295,7 +243,7 @@ def _resolver_for(merchant_config: Any, run_environment: str) -> PublicKeyResolv
     base = getattr(merchant_config, "base_url", None)
     transport = getattr(merchant_config, "transport", None)
     if not isinstance(base, str) or not base:
-        base = _base_url(run_environment)
+        base = https_base_url(run_environment)
     if not isinstance(transport, TransportSettings):
         transport = TransportSettings()
 
@@ -308,28 +256,17 @@ def _resolver_for(merchant_config: Any, run_environment: str) -> PublicKeyResolv
 
 
 def parse_capture_context_response(
-    jwt_value: Any,
-    merchant_config: Any,
-    verify_jwt_signature: bool = True,
-    *,
-    allow_expired: bool = False,
+    jwt_value: Any, merchant_config: Any, verify_jwt_signature: bool = True, *, allow_expired: bool = False,
     leeway: float = DEFAULT_LEEWAY_SECONDS,
 ) -> Dict[str, Any]:
     """Verify a capture context and return its payload dict (official signature and errors).
 
-    ``merchant_config`` is any object with ``run_environment`` or ``getRunEnvironment()``
-    (the official ``api_client.mconfig``, a :class:`~flex_ext.config.MerchantConfig`, ...);
-    a ``MerchantConfig`` also contributes its base URL (``IntermediateHost``) and transport
-    settings. Keys are cached per (environment, kid); when a cached key fails, it is fetched
-    again exactly once.
-
-    **Difference from the official SDK:** the context must pass
-    :func:`~flex_ext.capture_context.verify_capture_context` (see the module docstring);
-    a refusal raises ``JwtSignatureValidationException('JWT validation failed')`` with the
-    reason as its ``cause``. An expired context (``exp`` older than ``leeway`` seconds,
-    default 60) raises :class:`CaptureContextExpiredException`, a
-    ``JwtSignatureValidationException``, unless ``allow_expired=True``. With
-    ``verify_jwt_signature=False`` nothing is verified, expiry included.
+    ``merchant_config`` is any object with ``run_environment`` or ``getRunEnvironment()``; a
+    ``MerchantConfig`` also contributes its base URL (``IntermediateHost``) and transport.
+    A cached key that fails is fetched again exactly once. A refusal raises
+    ``JwtSignatureValidationException('JWT validation failed')`` with the reason as ``cause``;
+    an expired context (beyond ``leeway``) raises :class:`CaptureContextExpiredException`
+    unless ``allow_expired=True``. ``verify_jwt_signature=False`` verifies nothing.
     """
     if not jwt_value:
         raise InvalidJwtException("JWT value is null or undefined")

@@ -1,18 +1,11 @@
 """The merchant configuration: the official config dict, read once into a typed object.
 
-:class:`MerchantConfig` holds every key of the official SDK's merchant-config dict that a
-Flex client needs, validated with the official error texts (so code that matches on
-``str(e)`` keeps working) but raised as typed errors derived from
-:class:`~flex_ext.errors.ConfigurationError`, and without printing anything to stdout (a
-deliberate deviation: the official SDK prints validation errors).
-
-It also decides the three things the rest of the library derives from the configuration:
-the host that is signed (:attr:`MerchantConfig.request_host`), the URL the requests go to
-(:attr:`MerchantConfig.base_url`) and the transport settings
-(:attr:`MerchantConfig.transport`).
-
-Message-level encryption (MLE) is out of scope: the official MLE keys are accepted and kept
-verbatim in :attr:`MerchantConfig.mle_settings`, and nothing else is done with them.
+:class:`MerchantConfig` holds every key of the official merchant-config dict a Flex client
+needs, validated with the official error texts (code matches on ``str(e)``) but raised as
+typed :class:`~flex_ext.errors.ConfigurationError` subclasses, and without printing to stdout.
+It decides the signed host (:attr:`~MerchantConfig.request_host`), where requests go
+(:attr:`~MerchantConfig.base_url`) and the :attr:`~MerchantConfig.transport` settings. The
+official MLE keys are kept verbatim in ``mle_settings`` and otherwise unused (MLE is out of scope).
 """
 
 from __future__ import annotations
@@ -29,16 +22,9 @@ from .log_config import LogConfiguration, configure_logging, get_logger
 from .transport import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, TransportSettings
 
 __all__ = [
-    "AUTH_TYPES",
-    "DEPRECATED_RUN_ENVIRONMENT",
-    "HIDE_MERCHANT_CONFIG_PROPS",
-    "JWT_KEY_TYPES",
-    "MLE_CONFIG_KEYS",
-    "DeprecatedRunEnvironmentError",
-    "MerchantConfig",
-    "MerchantConfigError",
-    "coerce_merchant_config",
-    "sanitize_merchant_config",
+    "AUTH_TYPES", "DEPRECATED_RUN_ENVIRONMENT", "HIDE_MERCHANT_CONFIG_PROPS", "JWT_KEY_TYPES", "MLE_CONFIG_KEYS",
+    "DeprecatedRunEnvironmentError", "MerchantConfig", "MerchantConfigError", "coerce_merchant_config",
+    "https_base_url", "sanitize_merchant_config",
 ]
 
 _LOG = get_logger("flex_ext.config")
@@ -127,10 +113,8 @@ class DeprecatedRunEnvironmentError(ConfigurationError, AttributeError):
 
 def _opt_str(value: Any) -> Optional[str]:
     """None and "" mean "not set"; anything else is its ``str()``."""
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    return text if text != "" else None
+    text = value if value is None or isinstance(value, str) else str(value)
+    return text or None
 
 
 def _to_bool(key: str, value: Any, default: bool, unknown_text: Optional[bool] = None) -> bool:
@@ -198,8 +182,13 @@ def _port(value: Any) -> Optional[int]:
 
 
 def _has_scheme(value: str) -> bool:
-    lowered = value.lower()
-    return lowered.startswith("http://") or lowered.startswith("https://")
+    return value.lower().startswith(("http://", "https://"))
+
+
+def https_base_url(host: str) -> str:
+    """``host`` (a host name, or a URL with an ``http://``/``https://`` scheme) as a base URL:
+    ``https://`` prefixed when it has no scheme, no trailing slash."""
+    return (host if _has_scheme(host) else "https://" + host).rstrip("/")
 
 
 def _strip_scheme(value: str) -> str:
@@ -258,6 +247,8 @@ _FLAGS: tuple[tuple[str, bool], ...] = (
     ("enable_client_cert", False),
 )
 
+_TIMEOUT_DEFAULTS = {"connect_timeout": DEFAULT_CONNECT_TIMEOUT, "read_timeout": DEFAULT_READ_TIMEOUT}
+
 #: Connection-pool settings: field, dict key, default.
 _POOL_KEYS: tuple[tuple[str, str, float], ...] = (
     ("max_num_idle_connections", "maxNumIdleConnections", 100),
@@ -276,46 +267,31 @@ _LOGGABLE_KEYS: frozenset[str] = (
 ) - HIDE_MERCHANT_CONFIG_PROPS
 
 
-def _always(config: Any) -> bool:
-    return True
-
-
 def _signs_with_shared_secret(config: Any) -> bool:
     auth: str = config.authentication_type
     return auth == "http_signature" or (auth == "jwt" and config.jwt_key_type == "SHARED_SECRET")
 
 
-def _auth_is(*types: str) -> Callable[[Any], bool]:
-    return lambda config: config.authentication_type in types
-
-
-def _is_set(flag: str) -> Callable[[Any], bool]:
-    return lambda config: bool(getattr(config, flag))
-
-
-#: The official mandatory-key checks in the official order, with the official texts
-#: (leading spaces included): (applies to this config?, field that must be set, message,
-#: dict key named by the error's ``key``).
-_MANDATORY: tuple[tuple[Callable[[Any], bool], str, str, str], ...] = (
-    (_always, "authentication_type", "AuthenticationType is Mandatory", "authentication_type"),
-    (_always, "run_environment", "RunEnvironment Is Mandatory.", "run_environment"),
-    (_is_set("use_metakey"), "portfolio_id", " Portfolio ID is Mandatory", "portfolio_id"),
-    (_is_set("enable_client_cert"), "client_cert_dir", "Client Cert Directory is Empty/Null", "client_cert_dir"),
-    (_is_set("enable_client_cert"), "ssl_client_cert", "SSL Client Cert is Empty/Null", "ssl_client_cert"),
-    (_is_set("enable_client_cert"), "private_key", "Private Key is Empty/Null", "private_key"),
-    (_auth_is("http_signature", "jwt"), "merchant_id", "MerchantID is mandatory", "merchantid"),
-    (_signs_with_shared_secret, "merchant_key_id", "MerchantKeyId is Mandatory", "merchant_keyid"),
-    (_signs_with_shared_secret, "merchant_secret_key", " MerchantSecretKey is Mandatory", "merchant_secretkey"),
-    (_auth_is("oauth"), "access_token", "AccessToken is Empty/Null", "access_token"),
+#: The official mandatory-key checks in the official order, with the official texts (leading
+#: spaces included): (applies to this config?, field that must be set, message). The error's
+#: ``key`` is the field's dict key.
+_MANDATORY: tuple[tuple[Callable[[Any], bool], str, str], ...] = (
+    (lambda config: True, "authentication_type", "AuthenticationType is Mandatory"),
+    (lambda config: True, "run_environment", "RunEnvironment Is Mandatory."),
+    (lambda config: config.use_metakey, "portfolio_id", " Portfolio ID is Mandatory"),
+    (lambda config: config.enable_client_cert, "client_cert_dir", "Client Cert Directory is Empty/Null"),
+    (lambda config: config.enable_client_cert, "ssl_client_cert", "SSL Client Cert is Empty/Null"),
+    (lambda config: config.enable_client_cert, "private_key", "Private Key is Empty/Null"),
+    (lambda config: config.authentication_type in ("http_signature", "jwt"), "merchant_id", "MerchantID is mandatory"),
+    (_signs_with_shared_secret, "merchant_key_id", "MerchantKeyId is Mandatory"),
+    (_signs_with_shared_secret, "merchant_secret_key", " MerchantSecretKey is Mandatory"),
+    (lambda config: config.authentication_type == "oauth", "access_token", "AccessToken is Empty/Null"),
     # The official SDK reports a missing ssl_client_cert under OAuth with this misleading
     # text; kept for compatibility, and the error's key names the real key.
-    (_auth_is("oauth"), "ssl_client_cert", "RefreshToken is Empty/Null", "ssl_client_cert"),
-    (_auth_is("mutual_auth"), "client_id", "Client Id is Empty/Null", "client_id"),
-    (_auth_is("mutual_auth"), "client_secret", "Client Secret is Empty/Null", "client_secret"),
+    (lambda config: config.authentication_type == "oauth", "ssl_client_cert", "RefreshToken is Empty/Null"),
+    (lambda config: config.authentication_type == "mutual_auth", "client_id", "Client Id is Empty/Null"),
+    (lambda config: config.authentication_type == "mutual_auth", "client_secret", "Client Secret is Empty/Null"),
 )
-
-
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, repr=False)
@@ -388,7 +364,7 @@ class MerchantConfig:
         put("default_headers", {str(k): str(v) for k, v in dict(self.default_headers or {}).items()})
         put("mle_settings", dict(self.mle_settings or {}))
         put("proxy_port", _port(self.proxy_port))
-        for name, default in (("connect_timeout", DEFAULT_CONNECT_TIMEOUT), ("read_timeout", DEFAULT_READ_TIMEOUT)):
+        for name, default in _TIMEOUT_DEFAULTS.items():
             put(name, _timeout_seconds(name, getattr(self, name), 1.0) or default)
         for name, default in _FLAGS:
             put(name, _to_bool(name, getattr(self, name), default))
@@ -416,9 +392,9 @@ class MerchantConfig:
         if self.use_proxy and not _has_scheme(self.proxy_address or ""):
             raise MerchantConfigError(_MSG_PROXY_SCHEME, "proxy_address")
         # The official checks, in the official order: the first missing key is reported.
-        for applies, name, message, key in _MANDATORY:
+        for applies, name, message in _MANDATORY:
             if applies(self) and not getattr(self, name):
-                raise MerchantConfigError(message, key)
+                raise MerchantConfigError(message, _STRING_KEYS[name])
         if self.authentication_type == "jwt" and self.jwt_key_type not in JWT_KEY_TYPES:
             raise MerchantConfigError(_MSG_JWT_KEY_TYPE.format(raw_key_type), "jwt_key_type")
         # An unknown authentication_type passes here, as in the official SDK; choosing a
@@ -442,14 +418,14 @@ class MerchantConfig:
         timeout = _timeout_seconds("timeout", get("timeout"), 0.001)
         headers = get("default_headers")
         if headers is not None and not isinstance(headers, Mapping):
-            raise MerchantConfigError(
-                "default_headers must be a dict of header names to values", "default_headers"
-            )
+            raise MerchantConfigError("default_headers must be a dict of header names to values", "default_headers")
         log_config_raw = get("log_config")
         log_config = LogConfiguration.from_object(log_config_raw) if log_config_raw is not None else None
         pool = {name: _pool_number(key, get(key), default) for name, key, default in _POOL_KEYS}
         settings: Dict[str, Any] = {name: _opt_str(get(key)) for name, key in _STRING_KEYS.items()}
         settings.update((name, get(name)) for name, _default in _FLAGS)
+        # connect_timeout / read_timeout (seconds) take precedence over timeout (ms); None: the default.
+        settings.update((name, _timeout_seconds(name, get(name), 1.0) or timeout) for name in _TIMEOUT_DEFAULTS)
         config = cls(
             **settings,
             default_headers=dict(headers or {}),
@@ -458,11 +434,6 @@ class MerchantConfig:
             max_pool_size=max(1, int(pool["max_pool_size"])),
             max_keep_alive_delay=pool["max_keep_alive_delay"],
             max_keep_alive_idle_window=pool["max_keep_alive_idle_window"],
-            # connect_timeout / read_timeout (seconds) take precedence over timeout (ms).
-            connect_timeout=_timeout_seconds("connect_timeout", get("connect_timeout"), 1.0)
-            or timeout
-            or DEFAULT_CONNECT_TIMEOUT,
-            read_timeout=_timeout_seconds("read_timeout", get("read_timeout"), 1.0) or timeout or DEFAULT_READ_TIMEOUT,
             log_config=log_config,
             # Official rule: a bool, or the string "true"; any other string is False.
             is_sdk=_to_bool("isSDK", get("isSDK"), False, unknown_text=False),
@@ -494,10 +465,7 @@ class MerchantConfig:
     def base_url(self) -> str:
         """Where requests go: ``IntermediateHost`` if set, else ``run_environment``,
         prefixed ``https://`` unless it has an ``http://``/``https://`` scheme, no trailing slash."""
-        base = self.intermediate_host or self.run_environment
-        if not _has_scheme(base):
-            base = "https://" + base
-        return base.rstrip("/")
+        return https_base_url(self.intermediate_host or self.run_environment)
 
     @property
     def p12_path(self) -> Optional[str]:
@@ -523,15 +491,9 @@ class MerchantConfig:
             key_file = os.path.join(self.client_cert_dir, self.private_key) if self.private_key else None
             key_password = self.ssl_key_password
         return TransportSettings(
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            proxy_url=proxy_url,
-            proxy_basic_auth=proxy_auth,
-            ssl_verify=self.ssl_verify,
-            ca_certs=self.ssl_ca_file,
-            client_cert_file=cert_file,
-            client_key_file=key_file,
-            client_key_password=key_password,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout, proxy_url=proxy_url,
+            proxy_basic_auth=proxy_auth, ssl_verify=self.ssl_verify, ca_certs=self.ssl_ca_file,
+            client_cert_file=cert_file, client_key_file=key_file, client_key_password=key_password,
             max_pool_size=self.max_pool_size,
         )
 

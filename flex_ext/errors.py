@@ -15,31 +15,14 @@ import json
 import re
 from typing import Any, Mapping, Optional
 
+from ._json import json_object
+
 __all__ = [
-    "AuthenticationError",
-    "BadRequestError",
-    "CardValidationError",
-    "ConfigurationError",
-    "ConflictError",
-    "ConnectError",
-    "FieldValidationError",
-    "FlexError",
-    "HTTPError",
-    "InvalidAmountError",
-    "JWEError",
-    "JWKValidationError",
-    "JWTValidationError",
-    "KeyPasswordError",
-    "NotFoundError",
-    "RateLimitedError",
-    "RequestTimeoutError",
-    "ResponseTooLargeError",
-    "ServerError",
-    "TransportError",
-    "UnauthorizedError",
-    "http_error",
-    "http_error_class",
-    "parse_error_body",
+    "AuthenticationError", "BadRequestError", "CardValidationError", "ConfigurationError", "ConflictError",
+    "ConnectError", "FieldValidationError", "FlexError", "HTTPError", "InvalidAmountError", "InvalidKidError",
+    "JWEError", "JWKValidationError", "JWTValidationError", "KeyPasswordError", "NotFoundError", "RateLimitedError",
+    "RequestTimeoutError", "ResponseTooLargeError", "ServerError", "TokenExpiredError", "TransportError",
+    "UnauthorizedError", "http_error", "http_error_class", "parse_error_body",
 ]
 
 
@@ -68,6 +51,15 @@ class JWTValidationError(FlexError):
 
 class JWKValidationError(JWTValidationError):
     """A JWK is malformed or unfit for its purpose (wrong kty/use, short modulus, no kid)."""
+
+
+class TokenExpiredError(JWTValidationError):
+    """A capture context or transient token is past its ``exp`` (beyond the leeway)."""
+
+
+class InvalidKidError(JWTValidationError, ValueError):
+    """A JWT ``kid`` cannot be used to look a key up (unsafe characters, too long, empty).
+    Also a :class:`ValueError`, as the official ``fetch_public_key`` raised."""
 
 
 class JWEError(FlexError):
@@ -137,11 +129,7 @@ class HTTPError(FlexError):
     """
 
     def __init__(
-        self,
-        message: str,
-        status: int = 0,
-        reason: Optional[str] = None,
-        body: Optional[str] = None,
+        self, message: str, status: int = 0, reason: Optional[str] = None, body: Optional[str] = None,
         headers: Optional[Mapping[str, Any]] = None,
     ) -> None:
         super().__init__(message)
@@ -218,12 +206,7 @@ def parse_error_body(body: Any) -> tuple[Optional[str], Optional[str], tuple[tup
 
     Anything else gives ``(None, None, ())``.
     """
-    doc: Any = body
-    if isinstance(body, (str, bytes)):
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            return None, None, ()
+    doc = json_object(body) if isinstance(body, (str, bytes)) else body
     if not isinstance(doc, Mapping):
         return None, None, ()
     gateway = doc.get("response")
@@ -242,13 +225,8 @@ def parse_error_body(body: Any) -> tuple[Optional[str], Optional[str], tuple[tup
     return _text(doc.get("reason")), _text(doc.get("message")), _details(doc.get("details"))
 
 
-def http_error(
-    message: str,
-    status: int = 0,
-    reason: Optional[str] = None,
-    body: Optional[str] = None,
-    headers: Optional[Mapping[str, Any]] = None,
-) -> HTTPError:
+def http_error(message: str, status: int = 0, reason: Optional[str] = None, body: Optional[str] = None,
+               headers: Optional[Mapping[str, Any]] = None) -> HTTPError:
     """The typed :class:`HTTPError` for a failed answer (same arguments as HTTPError).
 
     ``reason`` becomes the body's reason code when it has one (``INVALID_DATA``), and the
@@ -267,16 +245,3 @@ def http_error_class(status: int) -> type[HTTPError]:
     specific), for code that builds its own exception, such as the generated ``rest``."""
     return ServerError if status >= 500 else _BY_STATUS.get(status, HTTPError)
 
-
-class TokenExpiredError(JWTValidationError):
-    """A capture context or transient token is past its ``exp`` (beyond the leeway)."""
-
-
-class InvalidKidError(JWTValidationError, ValueError):
-    """A JWT ``kid`` cannot be used to look a key up (unsafe characters, too long, empty).
-
-    Also a :class:`ValueError`, as the official ``fetch_public_key`` raised.
-    """
-
-
-__all__ += ["InvalidKidError", "TokenExpiredError"]

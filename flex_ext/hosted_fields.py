@@ -1,34 +1,18 @@
 """Payroc Hosted Fields sessions: configuration, bearer tokens, validation, idempotent retries.
 
-This module owns the hand-written half of the Payroc call that creates the session token a
-web page needs to load Hosted Fields (protocol notes, Part B). The wire work is done by the
-generated ``payroc_hosted_fields`` package, which reaches this module only through
-:func:`flex_ext.seam.client_settings`: a :class:`PayrocConfig` (or the client's bound
-variant of it) answers ``client_settings()`` with a :class:`PayrocSigner` that sends
-
-* ``x-api-key: <API key>`` on the Identity call ``POST /authorize``, and
-* ``Authorization: Bearer <token>`` on every other operation, the token coming from a
-  :class:`BearerTokenProvider` (cached until 2 minutes before it expires).
-
-The signer tells the two apart by the request path, so one configuration object serves
-both generated API classes.
-
-:class:`HostedFieldsClient` adds what the generated code does not know about: validation of
-every documented constraint before anything is sent, one UUID v4 ``Idempotency-Key`` per
-logical request reused on each retry, bounded exponential backoff on 5xx answers and
-connection failures (never on a 4xx), and a typed :class:`HostedFieldsSession` result whose
-``expires_at`` is an aware datetime.
-
-The API key and bearer tokens never reach a log line, an exception message, a ``repr`` or a
-``str``. The session token is kept out of ``repr`` too: it is short-lived, but it opens a
-Hosted Fields session.
+The wire work is done by the generated ``payroc_hosted_fields`` package, which reaches this
+module only through :func:`flex_ext.seam.client_settings`: a :class:`PayrocConfig` answers
+with a :class:`PayrocSigner`, which sends ``x-api-key`` on the Identity call
+``POST /authorize`` and ``Authorization: Bearer`` (from a :class:`BearerTokenProvider`) on
+every other path. :class:`HostedFieldsClient` adds validation before anything is sent, one
+UUID v4 ``Idempotency-Key`` per logical request reused on each retry, and bounded backoff on
+5xx answers and connection failures (never on a 4xx). The API key, bearer tokens and the
+session token never reach a log line, a message, a ``repr`` or a ``str``.
 """
 
 from __future__ import annotations
 
 import importlib
-import ipaddress
-import json
 import math
 import re
 import threading
@@ -39,33 +23,18 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
+from ._json import json_object
 from .errors import AuthenticationError, ConfigurationError, FlexError, HTTPError
 from .log_config import get_logger
 from .seam import ClientSettings
-from .transport import TransportSettings
+from .transport import TransportSettings, is_loopback
 
 __all__ = [
-    "ENVIRONMENTS",
-    "LIB_VERSION_PATTERN",
-    "SCENARIOS",
-    "BearerTokenProvider",
-    "HostedFieldsAuthenticationError",
-    "HostedFieldsClient",
-    "HostedFieldsError",
-    "HostedFieldsHTTPError",
-    "HostedFieldsSession",
-    "HostedFieldsValidationError",
-    "IdempotencyConflictError",
-    "PayrocConfig",
-    "PayrocSigner",
-    "create_hosted_fields_session",
-    "new_idempotency_key",
-    "parse_expires_at",
-    "validate_idempotency_key",
-    "validate_lib_version",
-    "validate_scenario",
-    "validate_secure_token_id",
-    "validate_terminal_id",
+    "ENVIRONMENTS", "LIB_VERSION_PATTERN", "SCENARIOS", "BearerTokenProvider", "HostedFieldsAuthenticationError",
+    "HostedFieldsClient", "HostedFieldsError", "HostedFieldsHTTPError", "HostedFieldsSession",
+    "HostedFieldsValidationError", "IdempotencyConflictError", "PayrocConfig", "PayrocSigner",
+    "create_hosted_fields_session", "new_idempotency_key", "parse_expires_at", "validate_idempotency_key",
+    "validate_lib_version", "validate_scenario", "validate_secure_token_id", "validate_terminal_id",
 ]
 
 # From get_logger: records are masked even if no configuration is ever applied.
@@ -89,16 +58,10 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 #: The values ``scenario`` accepts.
 SCENARIOS: tuple[str, ...] = ("payment", "tokenization")
 
-_TERMINAL_ID_LENGTH = (4, 50)
-_SECURE_TOKEN_ID_LENGTH = (1, 200)
 _AUTHORIZE_PATH = "/authorize"
 
 #: Refresh a bearer token when fewer than this many seconds of its life remain.
 DEFAULT_REFRESH_MARGIN = 120.0
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
 
 
 class HostedFieldsError(FlexError):
@@ -127,14 +90,9 @@ class HostedFieldsHTTPError(HostedFieldsError, HTTPError):
     request (``None`` for the Identity call) and ``attempts`` how many were made.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        problem: Optional[Mapping[str, Any]] = None,
-        idempotency_key: Optional[str] = None,
-        attempts: int = 1,
-        **http: Any,  # status, reason, body, headers of HTTPError
+    def __init__(  # **http: status, reason, body, headers of HTTPError
+        self, message: str, *, problem: Optional[Mapping[str, Any]] = None, idempotency_key: Optional[str] = None,
+        attempts: int = 1, **http: Any,
     ) -> None:
         super().__init__(message, **http)
         self.problem = problem
@@ -154,10 +112,6 @@ class IdempotencyConflictError(HostedFieldsHTTPError):
     """409: the ``Idempotency-Key`` was already used with another request body."""
 
 
-# --------------------------------------------------------------------------------------------
-# Validation
-
-
 def _require_str(value: object, field_name: str, argument: str, bounds: Optional[tuple[int, int]] = None) -> str:
     if not isinstance(value, str):
         raise HostedFieldsValidationError(field_name, argument, f"must be a string, got {type(value).__name__}")
@@ -170,7 +124,7 @@ def _require_str(value: object, field_name: str, argument: str, bounds: Optional
 
 def validate_terminal_id(value: object) -> str:
     """The processing terminal id, 4 to 50 characters."""
-    return _require_str(value, "processingTerminalId", "terminal_id", _TERMINAL_ID_LENGTH)
+    return _require_str(value, "processingTerminalId", "terminal_id", (4, 50))
 
 
 def validate_idempotency_key(value: object) -> str:
@@ -189,12 +143,9 @@ def validate_lib_version(value: object) -> str:
     """A Hosted Fields library version such as ``1.7.0.261457`` or ``1.2.0-beta.135020``."""
     text = _require_str(value, "libVersion", "lib_version")
     if not _LIB_VERSION.fullmatch(text):
-        raise HostedFieldsValidationError(
-            "libVersion",
-            "lib_version",
-            "must be a four-part version like 1.7.0.261457 or 1.2.0-beta.135020 "
-            "(1-2 digit major.minor.patch, optional -beta, then a build number)",
-        )
+        raise HostedFieldsValidationError("libVersion", "lib_version", "must be a four-part version like 1.7.0.261457"
+                                          " or 1.2.0-beta.135020 (1-2 digit major.minor.patch, optional -beta, then a"
+                                          " build number)")
     return text
 
 
@@ -211,7 +162,7 @@ def validate_secure_token_id(value: object) -> Optional[str]:
     """``None`` (not sent) or 1 to 200 characters."""
     if value is None:
         return None
-    return _require_str(value, "secureTokenId", "secure_token_id", _SECURE_TOKEN_ID_LENGTH)
+    return _require_str(value, "secureTokenId", "secure_token_id", (1, 200))
 
 
 def new_idempotency_key() -> str:
@@ -220,13 +171,9 @@ def new_idempotency_key() -> str:
 
 
 def parse_expires_at(value: Union[str, datetime]) -> datetime:
-    """``expiresAt`` as an aware datetime in UTC (ISO 8601, parsed with python-dateutil).
-
-    The result is always expressed in ``timezone.utc`` (the same instant as sent; dateutil
-    would otherwise hand back ``tzlocal()`` for ``Z`` on a UTC machine). A value without a
-    UTC offset is taken as UTC: Payroc documents ISO 8601 with an offset or ``Z``, and
-    guessing the local zone would be wrong on most servers.
-    """
+    """``expiresAt`` (ISO 8601, parsed with python-dateutil) as an aware datetime in ``timezone.utc``
+    (dateutil would give ``tzlocal()`` for ``Z`` on a UTC machine). A value without an offset is
+    taken as UTC: Payroc documents an offset or ``Z``, and the local zone would be a guess."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
@@ -243,10 +190,6 @@ def parse_expires_at(value: Union[str, datetime]) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-# --------------------------------------------------------------------------------------------
-# Configuration
-
-
 def _base_url(value: str, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{name} must be a non-empty URL")
@@ -261,7 +204,7 @@ def _base_url(value: str, name: str) -> str:
         raise ConfigurationError(f"{name} must be an http(s) URL with a host")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigurationError(f"{name} must not carry credentials, a query or a fragment")
-    if parts.scheme == "http" and not _is_loopback(hostname):
+    if parts.scheme == "http" and not is_loopback(hostname):
         # The API key and bearer token would travel in clear text.
         raise ConfigurationError(f"{name} must use https (plain http is allowed for loopback hosts only)")
     return value.rstrip("/")
@@ -277,36 +220,15 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _positive_or_none(value: Any) -> bool:
-    return value is None or (_is_number(value) and value > 0)
-
-
-def _non_negative(value: Any) -> bool:
-    return _is_number(value) and value >= 0
-
-
-def _attempts(value: Any) -> bool:
-    return isinstance(value, int) and _is_number(value) and 1 <= value <= 10
-
-
-_TIMEOUTS = ("connect_timeout", "read_timeout")
+_SECONDS = "a positive number of seconds"
 #: PayrocConfig's numeric settings: (field, valid?, the rule its error states).
 _PAYROC_NUMBERS: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("connect_timeout", _positive_or_none, "a positive number of seconds"),
-    ("read_timeout", _positive_or_none, "a positive number of seconds"),
-    ("max_attempts", _attempts, "an integer from 1 to 10"),
-    ("backoff_initial", _non_negative, "a non-negative number of seconds"),
-    ("backoff_max", _non_negative, "a non-negative number of seconds"),
+    ("connect_timeout", lambda v: v is None or (_is_number(v) and v > 0), _SECONDS),
+    ("read_timeout", lambda v: v is None or (_is_number(v) and v > 0), _SECONDS),
+    ("max_attempts", lambda v: _is_number(v) and isinstance(v, int) and 1 <= v <= 10, "an integer from 1 to 10"),
+    ("backoff_initial", lambda v: _is_number(v) and v >= 0, "a non-negative number of seconds"),
+    ("backoff_max", lambda v: _is_number(v) and v >= 0, "a non-negative number of seconds"),
 )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -341,10 +263,7 @@ class PayrocConfig:
     max_attempts: int = 3
     backoff_initial: float = 0.5
     backoff_max: float = 8.0
-    _default_tokens: list[BearerTokenProvider] = field(
-        default_factory=list, init=False, repr=False, compare=False, hash=False
-    )
-    _lock: Any = field(default_factory=threading.Lock, init=False, repr=False, compare=False, hash=False)
+    _tokens: BearerTokenProvider = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key.strip():
@@ -361,8 +280,10 @@ class PayrocConfig:
         for name, valid, rule in _PAYROC_NUMBERS:
             if not valid(getattr(self, name)):
                 raise ConfigurationError(f"{name} must be {rule}")
-        timeouts = {name: float(getattr(self, name)) for name in _TIMEOUTS if getattr(self, name) is not None}
+        timeouts = {name: float(getattr(self, name)) for name in ("connect_timeout", "read_timeout")
+                    if getattr(self, name) is not None}
         object.__setattr__(self, "transport", replace(self.transport, **timeouts))  # type: ignore[arg-type]
+        object.__setattr__(self, "_tokens", BearerTokenProvider(self))
 
     def __repr__(self) -> str:
         return (
@@ -384,11 +305,8 @@ class PayrocConfig:
 
     @property
     def token_provider(self) -> BearerTokenProvider:
-        """The bearer-token provider this config signs with (created on first use)."""
-        with self._lock:
-            if not self._default_tokens:
-                self._default_tokens.append(BearerTokenProvider(self))
-            return self._default_tokens[0]
+        """The bearer-token provider this config signs with (one per config object)."""
+        return self._tokens
 
     def client_settings(self) -> ClientSettings:
         """The seam hook: settings for the generated ``payroc_hosted_fields`` classes."""
@@ -434,23 +352,9 @@ class PayrocSigner:
         return "PayrocSigner(api_key='***')"
 
 
-# --------------------------------------------------------------------------------------------
-# Bearer tokens
-
-
 def _generated() -> Any:
     # Imported on first use so that `import flex_ext.hosted_fields` stays cheap.
     return importlib.import_module("payroc_hosted_fields")
-
-
-def _problem(body: Optional[str]) -> Optional[dict[str, Any]]:
-    if not body:
-        return None
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
 
 
 def _describe(status: int, reason: Optional[str], problem: Optional[Mapping[str, Any]]) -> str:
@@ -478,26 +382,14 @@ def _parameter_names(problem: Optional[Mapping[str, Any]]) -> tuple[str, ...]:
 
 
 def _http_error(
-    kind: type[HostedFieldsHTTPError],
-    what: str,
-    exc: Any,
-    idempotency_key: Optional[str] = None,
-    attempts: int = 1,
+    kind: type[HostedFieldsHTTPError], what: str, exc: Any, idempotency_key: Optional[str] = None, attempts: int = 1
 ) -> HostedFieldsHTTPError:
-    status = int(getattr(exc, "status", 0) or 0)
-    reason = getattr(exc, "reason", None)
-    body = getattr(exc, "body", None)
-    problem = _problem(body)
-    return kind(
-        f"{what}: {_describe(status, reason, problem)}",
-        status=status,
-        reason=reason,
-        body=body,
-        headers=getattr(exc, "headers", None),
-        problem=problem,
-        idempotency_key=idempotency_key,
-        attempts=attempts,
-    )
+    """The typed error for the generated ``ApiException`` ``exc``, described from its RFC 7807 body."""
+    status, reason, body = int(getattr(exc, "status", 0) or 0), getattr(exc, "reason", None), getattr(exc, "body", None)
+    problem = json_object(body)
+    return kind(f"{what}: {_describe(status, reason, problem)}", status=status, reason=reason, body=body,
+                headers=getattr(exc, "headers", None), problem=problem, idempotency_key=idempotency_key,
+                attempts=attempts)
 
 
 class BearerTokenProvider:
@@ -511,10 +403,7 @@ class BearerTokenProvider:
     """
 
     def __init__(
-        self,
-        config: PayrocConfig,
-        *,
-        clock: Callable[[], float] = time.monotonic,
+        self, config: PayrocConfig, *, clock: Callable[[], float] = time.monotonic,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
     ) -> None:
         self._config = config
@@ -581,10 +470,6 @@ class BearerTokenProvider:
         return access_token, started + expires_in - margin
 
 
-# --------------------------------------------------------------------------------------------
-# Sessions
-
-
 @dataclass(frozen=True)
 class HostedFieldsSession:
     """A created Hosted Fields session.
@@ -622,10 +507,7 @@ class HostedFieldsClient:
     """
 
     def __init__(
-        self,
-        config: PayrocConfig,
-        *,
-        token_provider: Optional[BearerTokenProvider] = None,
+        self, config: PayrocConfig, *, token_provider: Optional[BearerTokenProvider] = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not isinstance(config, PayrocConfig):
@@ -647,12 +529,7 @@ class HostedFieldsClient:
             return self._api
 
     def create_hosted_fields_session(
-        self,
-        terminal_id: str,
-        scenario: str,
-        lib_version: str,
-        secure_token_id: Optional[str] = None,
-        *,
+        self, terminal_id: str, scenario: str, lib_version: str, secure_token_id: Optional[str] = None, *,
         idempotency_key: Optional[Union[str, uuid.UUID]] = None,
     ) -> HostedFieldsSession:
         """Create the session token for one Hosted Fields page load.

@@ -1,19 +1,12 @@
 """The part of JOSE this client needs, done strictly.
 
-* base64url (:func:`b64url_encode`, :func:`b64url_decode`): the one implementation every
-  hand-written runtime module uses; decoding refuses padding, foreign characters and
-  non-canonical trailing bits (the official SDK accepts ``!!**`` inside a signature);
-* compact JWS parsing (:func:`parse_compact_jwt`) and a header policy (:func:`check_alg`):
-  the caller, never the token, picks the algorithm, and only ``RS256`` exists here; ``crit``
-  and header-borne keys (``jwk``, ``jku``, ``x5u``, ``x5c``) are refused;
-* the signature itself is checked by PyJWT (:func:`verify_signature`), imported on first use;
-* the RSA JWK policy (:func:`validate_rsa_jwk`) and the registered time claims
-  (:func:`check_time_claims`), which stay ours because PyJWT reads ``"exp": "123"`` and
-  ``"exp": true`` as numbers.
-
-Every failure is a :class:`~flex_ext.errors.JWTValidationError` (or its
-:class:`~flex_ext.errors.JWKValidationError` subclass). Messages name the part that is
-wrong, never the token or key material.
+The one base64url of the hand-written runtime (decoding refuses padding, foreign characters
+and non-canonical trailing bits); compact JWS parsing and a header policy (the caller picks
+the algorithm, only ``RS256`` exists; ``crit`` and header-borne keys are refused); the RS256
+signature check by PyJWT; and, ours because PyJWT reads ``"exp": "123"`` and ``true`` as
+numbers, the RSA JWK policy and the time claims. Every failure is a
+:class:`~flex_ext.errors.JWTValidationError` naming the part that is wrong, never key or token
+material.
 """
 
 from __future__ import annotations
@@ -23,7 +16,7 @@ import json
 import math
 import time
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, NamedTuple, Optional
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -34,23 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from jwt.algorithms import Algorithm
 
 __all__ = [
-    "DEFAULT_LEEWAY_SECONDS",
-    "MAX_JWT_LENGTH",
-    "MIN_RSA_BITS",
-    "ParsedJWT",
-    "b64url_decode",
-    "b64url_encode",
-    "check_alg",
-    "check_time_claims",
-    "jwk_modulus_bits",
-    "numeric_date_utc",
-    "parse_compact_jwt",
-    "rsa_public_key_from_jwk",
-    "rsa_public_key_from_numbers",
-    "rsa_public_key_to_jwk",
-    "validate_rsa_jwk",
-    "verify_checked_alg",
-    "verify_signature",
+    "DEFAULT_LEEWAY_SECONDS", "MAX_JWT_LENGTH", "MIN_RSA_BITS", "ParsedJWT", "b64url_decode", "b64url_encode",
+    "check_alg", "check_time_claims", "jwk_modulus_bits", "numeric_date_utc", "parse_compact_jwt",
+    "rsa_public_key_from_jwk", "rsa_public_key_from_numbers", "rsa_public_key_to_jwk", "validate_rsa_jwk",
+    "verify_checked_alg", "verify_signature",
 ]
 
 #: Clock skew tolerated on ``exp``, ``iat`` and ``nbf``, in seconds.
@@ -183,24 +163,17 @@ def check_alg(parsed: ParsedJWT, allowed_algs: Iterable[str] = (_RS256,), what: 
     return _RS256
 
 
-_RS256_ALGORITHM: list[Algorithm] = []
-
-
+@cache
 def _pyjwt_rs256() -> Algorithm:
     """PyJWT's RS256 from a ``PyJWS`` that knows no other algorithm (imported on first use,
     so ``import flex_ext`` stays cheap)."""
-    if not _RS256_ALGORITHM:
-        from jwt.api_jws import PyJWS
+    from jwt.api_jws import PyJWS
 
-        _RS256_ALGORITHM.append(PyJWS(algorithms=[_RS256]).get_algorithm_by_name(_RS256))
-    return _RS256_ALGORITHM[0]
+    return PyJWS(algorithms=[_RS256]).get_algorithm_by_name(_RS256)
 
 
 def verify_signature(
-    parsed: ParsedJWT,
-    key: rsa.RSAPublicKey,
-    allowed_algs: Iterable[str] = (_RS256,),
-    what: str = "JWT",
+    parsed: ParsedJWT, key: rsa.RSAPublicKey, allowed_algs: Iterable[str] = (_RS256,), what: str = "JWT",
 ) -> None:
     """Check the header (:func:`check_alg`) and the RS256 signature with ``key``."""
     verify_checked_alg(parsed, key, check_alg(parsed, allowed_algs, what), what)
@@ -233,9 +206,7 @@ def _b64url_uint(jwk: Mapping[str, Any], name: str) -> int:
         raise JWKValidationError(f"JWK parameter {name!r} is missing or not a string")
     try:
         return int.from_bytes(b64url_decode(value, f"JWK parameter {name!r}"), "big")
-    except JWKValidationError:
-        raise
-    except JWTValidationError as exc:
+    except JWTValidationError as exc:  # b64url_decode's error, said as a JWK one
         raise JWKValidationError(str(exc)) from None
 
 
@@ -247,10 +218,7 @@ def jwk_modulus_bits(jwk: Mapping[str, Any]) -> int:
 
 
 def validate_rsa_jwk(
-    jwk: Mapping[str, Any],
-    *,
-    require_use: Optional[str] = None,
-    min_bits: Optional[int] = MIN_RSA_BITS,
+    jwk: Mapping[str, Any], *, require_use: Optional[str] = None, min_bits: Optional[int] = MIN_RSA_BITS,
     require_kid: bool = False,
 ) -> tuple[int, int]:
     """Check an RSA public JWK and return its ``(n, e)``; see :func:`rsa_public_key_from_jwk`."""
@@ -284,10 +252,7 @@ def rsa_public_key_from_numbers(n: int, e: int) -> rsa.RSAPublicKey:
 
 
 def rsa_public_key_from_jwk(
-    jwk: Mapping[str, Any],
-    *,
-    require_use: Optional[str] = None,
-    min_bits: Optional[int] = MIN_RSA_BITS,
+    jwk: Mapping[str, Any], *, require_use: Optional[str] = None, min_bits: Optional[int] = MIN_RSA_BITS,
     require_kid: bool = False,
 ) -> rsa.RSAPublicKey:
     """Build an RSA public key from a JWK, checking it is fit for purpose.
@@ -337,13 +302,8 @@ def numeric_date_utc(value: Any) -> Optional[datetime]:
 
 
 def check_time_claims(
-    claims: Mapping[str, Any],
-    *,
-    leeway: float = DEFAULT_LEEWAY_SECONDS,
-    now: Optional[float] = None,
-    require_exp: bool = True,
-    allow_expired: bool = False,
-    what: str = "JWT",
+    claims: Mapping[str, Any], *, leeway: float = DEFAULT_LEEWAY_SECONDS, now: Optional[float] = None,
+    require_exp: bool = True, allow_expired: bool = False, what: str = "JWT",
 ) -> None:
     """Check ``exp``, ``iat`` and ``nbf`` against ``now`` (default: the system clock).
 

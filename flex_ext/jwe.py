@@ -30,14 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .capture_context import CaptureContext
 
 __all__ = [
-    "ALG_RSA_OAEP",
-    "ALG_RSA_OAEP_256",
-    "ENC_A256GCM",
-    "build_plaintext",
-    "check_fields",
-    "encrypt_compact",
-    "encrypt_for_capture_context",
-    "normalize_data",
+    "ALG_RSA_OAEP", "ALG_RSA_OAEP_256", "ENC_A256GCM", "build_plaintext", "check_fields", "encrypt_compact",
+    "encrypt_for_capture_context", "normalize_data",
 ]
 
 ALG_RSA_OAEP_256 = "RSA-OAEP-256"
@@ -64,6 +58,8 @@ class _CardFields(Dict[str, Any]):
 
     def __repr__(self) -> str:
         return f"<card data: {len(self)} field(s)>"
+
+    __str__ = __repr__
 
 
 def normalize_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -126,15 +122,11 @@ def check_fields(leaves: Mapping[str, str], required: Iterable[str], optional: I
     missing = tuple(p for p in required if not leaves.get(p))
     extra = tuple(sorted(_safe_path(p.split(".")) for p in leaves if p not in declared))
     if missing or extra:
-        parts = []
-        if missing:
-            parts.append("missing required field(s): " + ", ".join(missing))
+        parts = ["missing required field(s): " + ", ".join(missing)] if missing else []
         if extra:
             parts.append("field(s) not declared in the capture context: " + ", ".join(extra))
         raise FieldValidationError(
-            "card data does not match the capture context: " + "; ".join(parts),
-            missing=missing,
-            extra=extra,
+            "card data does not match the capture context: " + "; ".join(parts), missing=missing, extra=extra,
         )
 
 
@@ -187,11 +179,7 @@ def encrypt_compact(plaintext: bytes, key: rsa.RSAPublicKey, kid: str, alg: str 
 
 
 def encrypt_for_capture_context(
-    capture_context: CaptureContext,
-    data: Mapping[str, Any],
-    *,
-    alg: str = ALG_RSA_OAEP_256,
-    check: bool = True,
+    capture_context: CaptureContext, data: Mapping[str, Any], *, alg: str = ALG_RSA_OAEP_256, check: bool = True,
 ) -> str:
     """Validate ``data`` against ``capture_context`` and encrypt it into the tokenize JWE.
 

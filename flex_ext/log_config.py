@@ -1,21 +1,15 @@
 """Logging of the library: the official ``LogConfiguration`` and the loggers it configures.
 
-The library logs through stdlib :mod:`logging` under two trees, ``"CyberSource"`` (the
-drop-in modules, e.g. ``"CyberSource.api_client"``) and ``"flex_ext"``. On import the only
-thing attached is a :class:`logging.NullHandler` on each tree root: no file, no stderr
-handler, no change to the root logger or to urllib3's logger. A log file appears only when
-:func:`configure_logging` is given a :class:`LogConfiguration` with ``enable_log`` set.
+The library logs through stdlib :mod:`logging` under the roots of :data:`LIBRARY_LOGGER_NAMES`.
+On import only a :class:`logging.NullHandler` is attached to each root: no file, no stderr, no
+change to the root or urllib3 loggers. A log file appears only when :func:`configure_logging`
+gets a :class:`LogConfiguration` with ``enable_log`` set.
 
-Redaction happens twice, so that secrets cannot leak by a side door:
-
-* every logger obtained through :func:`get_logger` carries a :class:`RedactingFilter`, so a
-  record is masked when it is created, before it propagates to the user's or the root
-  logger's handlers (the official SDK's root propagation bypasses its masking);
-* the file handler formats with a :class:`RedactingFormatter`, which also catches records
-  of child loggers created without :func:`get_logger`.
-
-Card data and credentials are always masked. ``enable_masking`` (default True) controls the
-personal-data fields (names, e-mail, address) on top of that.
+Redaction happens twice, so secrets cannot leak by a side door: every library logger carries a
+:class:`~flex_ext.redaction.RedactingFilter` (a record is masked before it propagates to the
+user's or the root logger's handlers), and the file handler formats with a
+:class:`~flex_ext.redaction.RedactingFormatter`. Card data and credentials are always masked;
+``enable_masking`` (default True) adds the personal-data fields.
 """
 
 from __future__ import annotations
@@ -23,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from .errors import ConfigurationError
 from .redaction import RedactingFilter, RedactingFormatter
@@ -32,15 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import logging.handlers
 
 __all__ = [
-    "DEFAULT_LOG_DATE_FORMAT",
-    "DEFAULT_LOG_FILE_NAME",
-    "DEFAULT_LOG_FORMAT",
-    "DEFAULT_LOG_LEVEL",
-    "DEFAULT_LOG_MAXIMUM_SIZE",
-    "LIBRARY_LOGGER_NAMES",
-    "LOG_BACKUP_COUNT",
-    "LogConfiguration",
-    "configure_logging",
+    "DEFAULT_LOG_DATE_FORMAT", "DEFAULT_LOG_FILE_NAME", "DEFAULT_LOG_FORMAT", "DEFAULT_LOG_LEVEL",
+    "DEFAULT_LOG_MAXIMUM_SIZE", "LIBRARY_LOGGER_NAMES", "LOG_BACKUP_COUNT", "LogConfiguration", "configure_logging",
     "get_logger",
 ]
 
@@ -53,16 +40,17 @@ DEFAULT_LOG_MAXIMUM_SIZE = 10487560
 DEFAULT_LOG_LEVEL = "WARNING"
 LOG_BACKUP_COUNT = 10
 
-def _parse_bool_text(value: Any) -> Optional[bool]:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered == "true":
-            return True
-        if lowered == "false":
-            return False
-    return None
+def _setter(name: str, default: Any, flag: bool = False) -> Callable[[LogConfiguration, Any], None]:
+    """An official ``set_<name>``: a falsy value gives ``default``; a flag takes a bool or
+    "true"/"false" in any case, and anything else gives ``default``."""
+
+    def setter(self: LogConfiguration, value: Any) -> None:
+        if flag:
+            text = value.strip().lower() if isinstance(value, str) else None
+            value = value if isinstance(value, bool) else {"true": True, "false": False}.get(text or "", default)
+        setattr(self, name, value if value or flag else default)
+
+    return setter
 
 
 _SETTINGS = (
@@ -103,16 +91,15 @@ class LogConfiguration:
             raise ConfigurationError(f"log_directory must be a path, not {type(value).__name__}")
         self._log_directory = os.fspath(value) if value else None
 
-    def set_enable_log(self, value: Any) -> None:
-        """A bool, or "true"/"false" in any case; anything else gives the default (False)."""
-        parsed = _parse_bool_text(value)
-        self.enable_log = parsed if parsed is not None else False
-
-    def set_log_directory(self, value: Any) -> None:
-        self.log_directory = value if value else None
-
-    def set_log_file_name(self, value: Any) -> None:
-        self.log_file_name = value if value else DEFAULT_LOG_FILE_NAME
+    set_enable_log = _setter("enable_log", False, flag=True)
+    #: Unlike the official SDK, ``set_enable_masking(False)`` turns masking of personal data
+    #: off (the official one always sets True). Card data and credentials stay masked.
+    set_enable_masking = _setter("enable_masking", True, flag=True)
+    set_log_directory = _setter("log_directory", None)
+    set_log_file_name = _setter("log_file_name", DEFAULT_LOG_FILE_NAME)
+    set_log_level = _setter("log_level", DEFAULT_LOG_LEVEL)
+    set_log_format = _setter("log_format", DEFAULT_LOG_FORMAT)
+    set_log_date_format = _setter("log_date_format", DEFAULT_LOG_DATE_FORMAT)
 
     def set_log_maximum_size(self, value: Any) -> None:
         """An int, or a str holding one; anything else (or nothing) gives the default."""
@@ -123,24 +110,6 @@ class LogConfiguration:
             self.log_maximum_size = int(value)
         except (TypeError, ValueError, OverflowError):
             self.log_maximum_size = DEFAULT_LOG_MAXIMUM_SIZE
-
-    def set_log_level(self, value: Any) -> None:
-        self.log_level = value if value else DEFAULT_LOG_LEVEL
-
-    def set_enable_masking(self, value: Any) -> None:
-        """A bool, or "true"/"false" in any case; anything else gives the default (True).
-
-        Unlike the official SDK, ``set_enable_masking(False)`` turns masking of personal
-        data off. Card data and credentials stay masked regardless.
-        """
-        parsed = _parse_bool_text(value)
-        self.enable_masking = parsed if parsed is not None else True
-
-    def set_log_format(self, value: Any) -> None:
-        self.log_format = value if value else DEFAULT_LOG_FORMAT
-
-    def set_log_date_format(self, value: Any) -> None:
-        self.log_date_format = value if value else DEFAULT_LOG_DATE_FORMAT
 
     def __repr__(self) -> str:
         return (
@@ -245,10 +214,8 @@ def _file_formatter(cfg: LogConfiguration, masking: bool) -> RedactingFormatter:
         if isinstance(missing, KeyError) and missing.args:
             name = str(missing.args[0])
             shown = repr(name) if len(name) <= 40 and name.isprintable() else "(unprintable)"
-            message = (
-                f"log_format names a field log records do not have: {shown} "
-                "(see the LogRecord attributes in the logging documentation)"
-            )
+            message = (f"log_format names a field log records do not have: {shown} "
+                       "(see the LogRecord attributes in the logging documentation)")
         else:
             message = "log_format or log_date_format cannot format a log record (check each %(field)s conversion)"
         raise ConfigurationError(message) from None

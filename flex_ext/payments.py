@@ -1,22 +1,17 @@
 """Spending a transient token: authorize or sale, capture, reverse, refund, void, look up.
 
-:class:`PaymentsClient` sends the checkout's payment calls (checkout.md §1 rows 4-15)
-through the same signer and transport as the generated ``ApiClient``
-(:func:`flex_ext.seam.client_settings`) and returns a typed :class:`PaymentResult`; a
-refused request raises the typed :func:`~flex_ext.errors.http_error` classes with
-``reason``, ``message`` and ``details`` read from the 400/502 body. :class:`Card` holds raw
-card data behind a masking ``repr`` and checks it before anything is sent.
+:class:`PaymentsClient` sends the checkout's payment calls (checkout.md §1) with the signer
+and transport of the generated ``ApiClient`` and returns a typed :class:`PaymentResult`; a
+refusal raises the :func:`~flex_ext.errors.http_error` classes. :class:`Card` holds raw card
+data behind a masking ``repr`` and checks it before anything is sent.
 
-Retries: a GET (transaction lookup) is retried on a transport failure, 429 and 502-504; a
-POST only when the connection could not be opened (:class:`~flex_ext.errors.ConnectError`:
-nothing was sent). A POST that may have reached the server is never repeated: a timeout or
-a 5xx after an authorization could mean the customer was charged, so look the payment up
-(or reverse it) instead of sending it again.
+Retries: a GET is retried on a transport failure, 429 and 502-504; a POST only when nothing
+was sent (:class:`~flex_ext.errors.ConnectError`). A timeout or a 5xx after a POST could mean
+the customer was charged: look the payment up (or reverse it) instead of sending it again.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -24,6 +19,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
+from ._json import json_object
 from .body import request_body
 from .errors import (
     CardValidationError,
@@ -32,7 +28,6 @@ from .errors import (
     HTTPError,
     InvalidAmountError,
     TransportError,
-    http_error,
 )
 from .transient_token import TransientToken
 from .transport import SealedBody, TimeoutSpec, send
@@ -47,7 +42,7 @@ _CAMEL_RE = re.compile(r"_([a-z0-9])")
 _DIGITS_RE = re.compile(r"[0-9]+")
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _CARD_PATH = "paymentInformation.card."
-_CARD = ("number", "securityCode", "expirationMonth", "expirationYear", "type")
+_CARD = ("number", "expirationMonth", "expirationYear", "securityCode", "type")  # Card's field order
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
@@ -153,15 +148,8 @@ class Card:
     def to_fields(self) -> dict[str, Any]:
         """The ``paymentInformation.card`` tree (unset fields omitted), as the JWE data and
         the payments body both take it."""
-        card = {"number": self.number}
-        for key, value in (
-            ("expirationMonth", self.expiration_month),
-            ("expirationYear", self.expiration_year),
-            ("securityCode", self.security_code),
-            ("type", self.type),
-        ):
-            if value is not None:
-                card[key] = value
+        values = (self.number, self.expiration_month, self.expiration_year, self.security_code, self.type)
+        card = {name: value for name, value in zip(_CARD, values) if value is not None}
         return {"paymentInformation": {"card": card}}
 
 
@@ -176,13 +164,7 @@ def _card_from(card: Union[Card, Mapping[str, Any]]) -> Card:
         raise FieldValidationError("unknown card field(s): " + ", ".join(_shown(k) for k in unknown))
     if "number" not in values:
         raise FieldValidationError("card number is missing", missing=("paymentInformation.card.number",))
-    return Card(
-        number=values["number"],
-        expiration_month=values.get("expirationMonth"),
-        expiration_year=values.get("expirationYear"),
-        security_code=values.get("securityCode"),
-        type=values.get("type"),
-    )
+    return Card(values["number"], *(values.get(name) for name in _CARD[1:]))
 
 
 #: ISO 4217 minor units that differ from 2.
@@ -376,12 +358,8 @@ class PaymentsClient:
     """
 
     def __init__(
-        self,
-        merchant_config: Union[MerchantConfig, Mapping[str, Any]],
-        *,
-        timeout: TimeoutSpec = None,
-        max_retries: int = 2,
-        retry_backoff: float = 0.25,
+        self, merchant_config: Union[MerchantConfig, Mapping[str, Any]], *, timeout: TimeoutSpec = None,
+        max_retries: int = 2, retry_backoff: float = 0.25,
     ) -> None:
         from .config import coerce_merchant_config
 
@@ -395,15 +373,9 @@ class PaymentsClient:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, merchant_id={self.config.merchant_id!r})"
 
     def authorize(
-        self,
-        token_or_card: Union[PaymentSource, Mapping[str, Any]],
-        amount: Union[str, Decimal, int],
-        currency: str,
-        *,
-        capture: bool = False,
-        bill_to: Optional[Mapping[str, Any]] = None,
-        ship_to: Optional[Mapping[str, Any]] = None,
-        reference: Optional[str] = None,
+        self, token_or_card: Union[PaymentSource, Mapping[str, Any]], amount: Union[str, Decimal, int], currency: str,
+        *, capture: bool = False, bill_to: Optional[Mapping[str, Any]] = None,
+        ship_to: Optional[Mapping[str, Any]] = None, reference: Optional[str] = None,
     ) -> PaymentResult:
         """Authorize ``amount`` on a transient token (a :class:`TransientToken` or its JWT)
         or on a card (a :class:`Card` or a mapping of its fields, checked as :class:`Card`
@@ -428,12 +400,7 @@ class PaymentsClient:
         return self._call("POST", path, _sealed(_reference(reference), _order(amount, currency)))
 
     def reverse(
-        self,
-        payment_id: str,
-        amount: Union[str, Decimal, int],
-        currency: str,
-        *,
-        reason: Optional[str] = None,
+        self, payment_id: str, amount: Union[str, Decimal, int], currency: str, *, reason: Optional[str] = None,
         reference: Optional[str] = None,
     ) -> PaymentResult:
         """Release an authorization that was not captured. ``POST /pts/v2/payments/{id}/reversals``."""
@@ -444,12 +411,7 @@ class PaymentsClient:
         return self._call("POST", path, _sealed(_reference(reference), details))
 
     def refund(
-        self,
-        payment_or_capture_id: str,
-        amount: Union[str, Decimal, int],
-        currency: str,
-        *,
-        of_capture: bool = False,
+        self, payment_or_capture_id: str, amount: Union[str, Decimal, int], currency: str, *, of_capture: bool = False,
         reference: Optional[str] = None,
     ) -> PaymentResult:
         """Refund a sale (``/pts/v2/payments/{id}/refunds``) or, with ``of_capture=True``, a
@@ -499,15 +461,9 @@ class PaymentsClient:
             attempt += 1
         where = f"{method} {path}"
         if not 200 <= response.status < 300:
-            raise http_error(
-                f"{where} failed with HTTP {response.status}",
-                status=response.status, reason=response.reason, body=response.text(), headers=response.headers,
-            )
-        try:
-            doc = json.loads(response.data)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, Mapping):
+            raise response.error(where)
+        doc = json_object(response.data)
+        if doc is None:
             raise HTTPError(f"{where}: the answer is not a JSON object", status=response.status,
                             reason=response.reason, body=response.text(), headers=response.headers)
         return PaymentResult.from_json(doc, response.status)

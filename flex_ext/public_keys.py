@@ -1,19 +1,11 @@
 """Flex v2 signing keys: fetch ``GET {base}/flex/v2/public-keys/{kid}`` and cache them.
 
-What this module adds over the official SDK (whose cache never expires and whose fetch has
-no timeout and builds a URL from an unchecked ``kid``):
-
-* :func:`validate_kid` runs before a ``kid`` goes anywhere near a URL;
-* the fetch uses the configured :class:`~flex_ext.transport.TransportSettings` (timeout,
-  proxy, TLS) and retries, with backoff and a bound, only on connection errors and 5xx;
-* the cache is a :class:`KeyStore` (a protocol, so a fleet can plug a shared store), keyed
-  by (environment, kid); the default :class:`InMemoryKeyStore` is thread-safe, LRU-bounded
-  and expires entries after a TTL;
-* :class:`PublicKeyResolver` keeps forged input from driving fetches, with a budget shared
-  by every resolver of one key store: a cached kid whose key fails a signature (it may have
-  been rotated) is fetched again at most once per interval, a kid answered 404 is remembered
-  as unknown, a burst of unknown kids stops fetches of uncached kids for an interval (the
-  constants below); one fetch per kid at a time, different kids never wait on each other.
+Over the official SDK (whose cache never expires and whose fetch has no timeout and puts an
+unchecked ``kid`` in a URL): :func:`validate_kid` runs before a ``kid`` nears a URL; the fetch
+uses the configured transport and retries only connection errors and 5xx; the cache is a
+:class:`KeyStore` keyed by (environment, kid), by default the thread-safe, bounded, expiring
+:class:`InMemoryKeyStore`; and :class:`PublicKeyResolver` keeps forged input from driving
+fetches, with a budget shared by every resolver of one store (the constants below).
 """
 
 from __future__ import annotations
@@ -45,20 +37,9 @@ from .jose import ParsedJWT, check_alg, rsa_public_key_from_jwk, verify_checked_
 from .transport import TimeoutSpec, TransportSettings, send
 
 __all__ = [
-    "DEFAULT_CACHE_SIZE",
-    "DEFAULT_CACHE_TTL_SECONDS",
-    "MAX_KID_LENGTH",
-    "REFETCH_INTERVAL_SECONDS",
-    "UNKNOWN_KID_BURST",
-    "UNKNOWN_KID_TTL_SECONDS",
-    "InMemoryKeyStore",
-    "KeyStore",
-    "PublicKeyEntry",
-    "PublicKeyResolver",
-    "default_key_store",
-    "fetch_public_key_jwk",
-    "public_key_url",
-    "validate_kid",
+    "DEFAULT_CACHE_SIZE", "DEFAULT_CACHE_TTL_SECONDS", "MAX_KID_LENGTH", "REFETCH_INTERVAL_SECONDS",
+    "UNKNOWN_KID_BURST", "UNKNOWN_KID_TTL_SECONDS", "InMemoryKeyStore", "KeyStore", "PublicKeyEntry",
+    "PublicKeyResolver", "default_key_store", "fetch_public_key_jwk", "public_key_url", "validate_kid",
 ]
 
 MAX_KID_LENGTH = 128
@@ -148,9 +129,7 @@ class InMemoryKeyStore:
     """Thread-safe LRU cache with a TTL: at most ``max_entries``, each for ``ttl_seconds``."""
 
     def __init__(
-        self,
-        max_entries: int = DEFAULT_CACHE_SIZE,
-        ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS,
+        self, max_entries: int = DEFAULT_CACHE_SIZE, ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_entries < 1:
@@ -207,14 +186,8 @@ def default_key_store() -> InMemoryKeyStore:
 
 
 def fetch_public_key_jwk(
-    base_url: str,
-    kid: str,
-    *,
-    transport: Optional[TransportSettings] = None,
-    timeout: TimeoutSpec = None,
-    max_attempts: int = 3,
-    backoff_seconds: float = 0.2,
-    max_backoff_seconds: float = 2.0,
+    base_url: str, kid: str, *, transport: Optional[TransportSettings] = None, timeout: TimeoutSpec = None,
+    max_attempts: int = 3, backoff_seconds: float = 0.2, max_backoff_seconds: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """GET the JWK for ``kid``; retry connection errors and 5xx up to ``max_attempts`` times.
@@ -239,13 +212,8 @@ def fetch_public_key_jwk(
             if 200 <= response.status < 300:
                 break
             if response.status < 500 or attempt == attempts:
-                raise HTTPError(
-                    f"GET public key for kid {_shown(kid)} failed with HTTP {response.status}",
-                    status=response.status,
-                    reason=response.reason,
-                    body=response.text(),
-                    headers=response.headers,
-                )
+                message = f"GET public key for kid {_shown(kid)} failed with HTTP {response.status}"
+                raise HTTPError(message, response.status, response.reason, response.text(), response.headers)
         delay = min(max_backoff_seconds, backoff_seconds * (2 ** (attempt - 1)))
         sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not security
     try:
@@ -361,16 +329,9 @@ class PublicKeyResolver:
     """
 
     def __init__(
-        self,
-        base_url: str,
-        *,
-        environment: Optional[str] = None,
-        transport: Optional[TransportSettings] = None,
-        store: Optional[KeyStore] = None,
-        timeout: TimeoutSpec = None,
-        min_bits: Optional[int] = 2048,
-        max_attempts: int = 3,
-        fetcher: Optional[Fetcher] = None,
+        self, base_url: str, *, environment: Optional[str] = None, transport: Optional[TransportSettings] = None,
+        store: Optional[KeyStore] = None, timeout: TimeoutSpec = None, min_bits: Optional[int] = 2048,
+        max_attempts: int = 3, fetcher: Optional[Fetcher] = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.environment = environment or self.base_url
@@ -403,8 +364,7 @@ class PublicKeyResolver:
                 jwk = self._fetcher(self.base_url, kid)
             else:
                 jwk = fetch_public_key_jwk(
-                    self.base_url, kid, transport=self.transport, timeout=self.timeout,
-                    max_attempts=self.max_attempts,
+                    self.base_url, kid, transport=self.transport, timeout=self.timeout, max_attempts=self.max_attempts,
                 )
         except FlexError as exc:
             if getattr(exc, "status", None) == 404:  # HTTPError, or the compat fetcher's error
@@ -417,9 +377,7 @@ class PublicKeyResolver:
 
     def get(self, kid: str) -> tuple[PublicKeyEntry, bool]:
         """The key for ``kid`` and whether it came from the cache."""
-        return self._get(validate_kid(kid))
-
-    def _get(self, kid: str) -> tuple[PublicKeyEntry, bool]:
+        kid = validate_kid(kid)
         entry = self.store.get(self.environment, kid)
         if entry is not None:
             return entry, True
@@ -441,24 +399,18 @@ class PublicKeyResolver:
                 return current  # someone already refreshed it
             return self._fetch(kid) if self._budget.may_refetch(key) else None
 
-    def verify(
-        self,
-        parsed: ParsedJWT,
-        allowed_algs: Iterable[str] = ("RS256",),
-        what: str = "JWT",
-    ) -> PublicKeyEntry:
+    def verify(self, parsed: ParsedJWT, allowed_algs: Iterable[str] = ("RS256",), what: str = "JWT") -> PublicKeyEntry:
         """Verify ``parsed`` with the key its ``kid`` names; return the key used.
 
         The algorithm is checked before any fetch. When a cached key does not verify the
         signature, the key is fetched again (at most once per refetch interval) and the
         verification repeated.
         """
-        algs = allowed_algs if type(allowed_algs) is tuple else tuple(allowed_algs)
-        alg = check_alg(parsed, algs, what)
+        alg = check_alg(parsed, allowed_algs, what)
         kid = parsed.header.get("kid")
         if kid is None or kid == "":
             raise JWTValidationError(f"{what} header has no 'kid'")
-        entry, cached = self._get(validate_kid(kid))
+        entry, cached = self.get(kid)
         try:
             verify_checked_alg(parsed, entry.key, alg, what)
             return entry

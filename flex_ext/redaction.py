@@ -1,21 +1,11 @@
 """Redaction of card data and credentials in text that may reach a log, a repr or an error.
 
-This module owns the rules for what must never be shown: primary account numbers (PANs),
-security codes, the values of sensitive JSON/dict fields, and the credentials carried by
-authentication headers (``Signature``, ``Authorization``, ``Digest``, ``x-api-key``).
-
-The rules are deliberately broader than the official SDK's ``SensitiveFormatter``:
-
-* masking applies to the *fully formatted* message (``msg % args``), not to ``record.msg``;
-* JSON values are masked inside dicts **and** lists, numbers included;
-* JSON or Python-dict text embedded in a longer message is masked too;
-* any run of 13-19 digits (also written with spaces or dashes) is treated as a PAN, whether
-  or not it passes the Luhn check: a mistyped card number is still a card number.
-
-Two sets of field names exist. :data:`ALWAYS_MASKED_FIELDS` (card data and credentials) is
-masked whatever the configuration says. :data:`SENSITIVE_FIELDS` adds personal data (names,
-e-mail, address, ...) from the official 0.0.80 list; it applies when masking is enabled,
-which is the default.
+Broader than the official ``SensitiveFormatter``: it masks the fully formatted message (not
+``record.msg``), JSON values inside dicts and lists (numbers too), JSON or dict text embedded
+in a longer message, authentication headers, and any run of 13-19 digits (with spaces or
+dashes, Luhn or not: a mistyped card number is still one). :data:`ALWAYS_MASKED_FIELDS` (card
+data, credentials) is always masked; :data:`PII_FIELDS` (the official 0.0.80 personal-data
+list) too while masking is enabled, the default.
 """
 
 from __future__ import annotations
@@ -27,19 +17,9 @@ from functools import cache
 from typing import Any, Callable, Iterable, Optional, Union
 
 __all__ = [
-    "ALWAYS_MASKED_FIELDS",
-    "MASK",
-    "PII_FIELDS",
-    "SENSITIVE_FIELDS",
-    "RedactingFilter",
-    "RedactingFormatter",
-    "contains_card_number",
-    "mask_card_numbers",
-    "mask_credentials",
-    "mask_pan",
-    "mask_sensitive_json",
-    "mask_sensitive_pairs",
-    "redact_text",
+    "ALWAYS_MASKED_FIELDS", "MASK", "PII_FIELDS", "SENSITIVE_FIELDS", "RedactingFilter", "RedactingFormatter",
+    "contains_card_number", "mask_card_numbers", "mask_credentials", "mask_pan", "mask_sensitive_json",
+    "mask_sensitive_pairs", "redact_text",
 ]
 
 #: What a masked credential is replaced with.
@@ -78,9 +58,6 @@ def _fields(pii: bool) -> frozenset[str]:
     return SENSITIVE_FIELDS if pii else ALWAYS_MASKED_FIELDS
 
 
-# --------------------------------------------------------------------------------------------
-# Card numbers
-
 # 13-19 digits, optionally separated by single spaces or dashes, not glued to other digits.
 # Patterns are compiled on first use, not at import: most processes never log a thing.
 @cache
@@ -96,12 +73,7 @@ def mask_pan(pan: str) -> str:
     keep the last 4 only, anything shorter is fully masked.
     """
     digits = sum(ch.isdigit() for ch in pan)
-    if digits >= 16:
-        head, tail = 6, 4
-    elif digits >= 13:
-        head, tail = 0, 4
-    else:
-        head, tail = 0, 0
+    head, tail = (6, 4) if digits >= 16 else (0, 4) if digits >= 13 else (0, 0)
     out = []
     seen = 0
     for ch in pan:
@@ -121,10 +93,6 @@ def contains_card_number(text: str) -> bool:
 def mask_card_numbers(text: str) -> str:
     """Mask every card-number-like digit run in free text (see :func:`mask_pan`)."""
     return _pan_re().sub(lambda m: mask_pan(m.group(0)), text)
-
-
-# --------------------------------------------------------------------------------------------
-# Structured values
 
 
 def _mask_scalar(value: Any) -> Any:
@@ -201,9 +169,6 @@ def mask_sensitive_pairs(text: str, *, pii: bool = True) -> str:
     return _pair_pattern(_fields(pii)).sub(repl, text)
 
 
-# --------------------------------------------------------------------------------------------
-# Credentials in HTTP headers
-
 _Replacement = Union[str, Callable[["re.Match[str]"], str]]
 
 @cache
@@ -241,10 +206,6 @@ def mask_credentials(text: str) -> str:
     for pattern, replacement in _credential_rules():
         text = pattern.sub(replacement, text)
     return text
-
-
-# --------------------------------------------------------------------------------------------
-# Everything together
 
 
 def redact_text(text: str, *, pii: bool = True) -> str:
@@ -298,13 +259,7 @@ class RedactingFilter(logging.Filter):
 class RedactingFormatter(logging.Formatter):
     """A formatter whose whole output line (message, exception, stack) is redacted."""
 
-    def __init__(
-        self,
-        fmt: Optional[str] = None,
-        datefmt: Optional[str] = None,
-        *,
-        pii: bool = True,
-    ) -> None:
+    def __init__(self, fmt: Optional[str] = None, datefmt: Optional[str] = None, *, pii: bool = True) -> None:
         super().__init__(fmt, datefmt)
         self.pii = pii
 

@@ -1,19 +1,12 @@
 """The one seam between the generated packages (``CyberSource``, ``payroc_hosted_fields``)
-and ``flex_ext``.
+and ``flex_ext``: generated code imports ``flex_ext`` through this module only.
 
-Generated code imports ``flex_ext`` through this module only. What it gets:
-
-- :func:`client_settings`: from an official merchant-config dict (or a
-  :class:`~flex_ext.config.MerchantConfig`), the base URL, the transport settings
-  (timeouts, proxy, TLS) and a :class:`ClientSettings` whose ``headers_for`` signs one
-  request;
-- :func:`request_body` / :func:`sanitize_for_serialization`: the exact body bytes;
-- :func:`send`: the shared transport;
-- :func:`masked_for_display`: what a model's repr shows (card data and credentials masked);
-- the error classes the generated ``rest`` module builds on;
-- for the compat modules the official SDK had by hand (``CyberSource.logging``,
-  ``CyberSource.utilities.flex``, ``authenticationsdk.util.jwt``), the objects they
-  re-export, loaded on first use so that ``import CyberSource`` stays cheap.
+It gets :func:`client_settings` (base URL, transport, and the signer behind
+:meth:`ClientSettings.headers_for`), the body bytes (:func:`request_body`), the shared
+transport (:func:`send`), a model's masked repr (:func:`masked_for_display`), the error
+classes its ``rest`` module builds on, and, loaded on first use, the objects of the compat
+modules the official SDK had by hand (``CyberSource.logging``, ``CyberSource.utilities.flex``,
+``authenticationsdk.util.jwt``).
 """
 
 from __future__ import annotations
@@ -32,19 +25,9 @@ if TYPE_CHECKING:
     from .config import MerchantConfig
 
 __all__ = [
-    "ClientSettings",
-    "ConfigurationError",
-    "HTTPError",
-    "RequestBodyError",
-    "RequestTimeoutError",
-    "TransportError",
-    "TransportSettings",
-    "client_settings",
-    "get_logger",
-    "masked_for_display",
-    "request_body",
-    "sanitize_for_serialization",
-    "send",
+    "ClientSettings", "ConfigurationError", "HTTPError", "RequestBodyError", "RequestTimeoutError", "TransportError",
+    "TransportSettings", "client_settings", "get_logger", "masked_for_display", "request_body",
+    "sanitize_for_serialization", "send",
 ]
 
 # From get_logger: records are masked even if no configuration is ever applied.
@@ -62,12 +45,7 @@ class ClientSettings:
     default_headers: Mapping[str, str]
 
     def headers_for(
-        self,
-        method: str,
-        target: str,
-        body: Optional[bytes],
-        headers: Mapping[str, str],
-        authenticated: bool,
+        self, method: str, target: str, body: Optional[bytes], headers: Mapping[str, str], authenticated: bool,
     ) -> dict[str, str]:
         """The final headers of one request.
 
@@ -115,10 +93,7 @@ def client_settings(merchant_config: Union[MerchantConfig, Mapping[str, Any]]) -
     config = coerce_merchant_config(merchant_config)
     configure_logging(config.log_config)
     return ClientSettings(
-        merchant_config=config,
-        base_url=config.base_url,
-        transport=config.transport,
-        signer=signer_for(config),
+        merchant_config=config, base_url=config.base_url, transport=config.transport, signer=signer_for(config),
         default_headers=dict(config.default_headers or {}),
     )
 
@@ -144,15 +119,13 @@ def masked_for_display(data: Any) -> Any:
 # Compat objects, resolved on first use: name -> (module, attribute).
 _LAZY = {
     "LogConfiguration": ("flex_ext.log_config", "LogConfiguration"),
-    "FlexSecurityException": ("flex_ext.compat", "FlexSecurityException"),
-    "InvalidJwtException": ("flex_ext.compat", "InvalidJwtException"),
-    "InvalidJwkException": ("flex_ext.compat", "InvalidJwkException"),
-    "JwtSignatureValidationException": ("flex_ext.compat", "JwtSignatureValidationException"),
-    "parse_capture_context_response": ("flex_ext.compat", "parse_capture_context_response"),
-    "fetch_public_key": ("flex_ext.compat", "fetch_public_key"),
     "jwt_parse": ("flex_ext.compat", "parse"),
-    "verify_jwt": ("flex_ext.compat", "verify_jwt"),
-    "get_rsa_public_key_from_jwk": ("flex_ext.compat", "get_rsa_public_key_from_jwk"),
+    **{
+        name: ("flex_ext.compat", name)
+        for name in ("FlexSecurityException", "InvalidJwtException", "InvalidJwkException",
+                     "JwtSignatureValidationException", "parse_capture_context_response", "fetch_public_key",
+                     "verify_jwt", "get_rsa_public_key_from_jwk")
+    },
 }
 
 

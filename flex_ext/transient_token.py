@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
-from .errors import HTTPError, JWTValidationError, http_error
+from .errors import HTTPError, JWTValidationError
 from .jose import DEFAULT_LEEWAY_SECONDS, check_time_claims, numeric_date_utc, parse_compact_jwt, verify_signature
 from .jwe import ALG_RSA_OAEP_256, encrypt_for_capture_context
 from .transport import TimeoutSpec, TransportSettings, send
@@ -26,18 +26,10 @@ from .transport import TimeoutSpec, TransportSettings, send
 if TYPE_CHECKING:  # pragma: no cover
     from .capture_context import CaptureContext
 
-__all__ = [
-    "TransientToken",
-    "check_digest",
-    "post_jwe",
-    "tokenize",
-    "verify_transient_token",
-]
+__all__ = ["TransientToken", "check_digest", "post_jwe", "tokenize", "verify_transient_token"]
 
 _WHAT = "transient token"
 _DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
-
-
 
 
 @dataclass(frozen=True, repr=False)
@@ -80,13 +72,8 @@ class TransientToken:
 
 
 def verify_transient_token(
-    jwt: str,
-    capture_context: CaptureContext,
-    *,
-    leeway: float = DEFAULT_LEEWAY_SECONDS,
-    allow_expired: bool = False,
-    now: Optional[float] = None,
-    allow_unverified: bool = False,
+    jwt: str, capture_context: CaptureContext, *, leeway: float = DEFAULT_LEEWAY_SECONDS, allow_expired: bool = False,
+    now: Optional[float] = None, allow_unverified: bool = False,
 ) -> TransientToken:
     """Verify a transient token with the capture context's one-time JWK and return it typed.
 
@@ -114,17 +101,10 @@ def verify_transient_token(
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
         raise JWTValidationError(f"{_WHAT} has no 'jti' claim")
-    content = claims.get("content")
-    issuer = claims.get("iss")
-    token_type = claims.get("type")
+    issuer, token_type, content = claims.get("iss"), claims.get("type"), claims.get("content")
     return TransientToken(
-        jwt=jwt,
-        header=parsed.header,
-        claims=claims,
-        jti=jti,
-        issued_at=numeric_date_utc(claims.get("iat")),
-        expires_at=numeric_date_utc(claims.get("exp")),
-        issuer=issuer if isinstance(issuer, str) else None,
+        jwt=jwt, header=parsed.header, claims=claims, jti=jti, issued_at=numeric_date_utc(claims.get("iat")),
+        expires_at=numeric_date_utc(claims.get("exp")), issuer=issuer if isinstance(issuer, str) else None,
         token_type=token_type if isinstance(token_type, str) else None,
         content=content if isinstance(content, Mapping) else None,
     )
@@ -150,12 +130,8 @@ def check_digest(header_value: str, body: bytes) -> None:
 
 
 def post_jwe(
-    capture_context: CaptureContext,
-    jwe: str,
-    *,
-    transport: Optional[TransportSettings] = None,
-    timeout: TimeoutSpec = None,
-    allow_unverified: bool = False,
+    capture_context: CaptureContext, jwe: str, *, transport: Optional[TransportSettings] = None,
+    timeout: TimeoutSpec = None, allow_unverified: bool = False,
 ) -> str:
     """POST the JWE to ``capture_context.tokens_url`` and return the response body (the JWT).
 
@@ -170,21 +146,12 @@ def post_jwe(
             "refusing to post card data to the origin of an unverified capture context"
         )
     response = send(
-        transport or TransportSettings(),
-        "POST",
-        capture_context.tokens_url,
-        headers={"Content-Type": "application/jwt", "Accept": "application/jwt"},
-        body=jwe.encode("ascii"),
+        transport or TransportSettings(), "POST", capture_context.tokens_url,
+        headers={"Content-Type": "application/jwt", "Accept": "application/jwt"}, body=jwe.encode("ascii"),
         timeout=timeout,
     )
     if not 200 <= response.status < 300:
-        raise http_error(
-            f"POST {capture_context.tokens_url} failed with HTTP {response.status}",
-            status=response.status,
-            reason=response.reason,
-            body=response.text(),
-            headers=response.headers,
-        )
+        raise response.error(f"POST {capture_context.tokens_url}")
     digest = response.headers.get("Digest")
     if digest is not None:
         try:
@@ -200,13 +167,8 @@ def post_jwe(
 
 
 def tokenize(
-    capture_context: CaptureContext,
-    data: Mapping[str, Any],
-    *,
-    transport: Optional[TransportSettings] = None,
-    timeout: TimeoutSpec = None,
-    alg: str = ALG_RSA_OAEP_256,
-    leeway: float = DEFAULT_LEEWAY_SECONDS,
+    capture_context: CaptureContext, data: Mapping[str, Any], *, transport: Optional[TransportSettings] = None,
+    timeout: TimeoutSpec = None, alg: str = ALG_RSA_OAEP_256, leeway: float = DEFAULT_LEEWAY_SECONDS,
     now: Optional[float] = None,
 ) -> TransientToken:
     """Encrypt ``data`` for ``capture_context``, post it, and verify the transient token.

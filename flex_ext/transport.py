@@ -8,6 +8,7 @@ the official SDK shares them, but the cache is bounded.
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 import threading
 from collections import OrderedDict
@@ -20,16 +21,11 @@ from urllib3.exceptions import HTTPError as _Urllib3HTTPError
 from urllib3.exceptions import NewConnectionError, ProtocolError, ProxyError, SSLError
 from urllib3.exceptions import TimeoutError as _Urllib3TimeoutError
 
-from .errors import ConnectError, RequestTimeoutError, ResponseTooLargeError, TransportError
+from .errors import ConnectError, HTTPError, RequestTimeoutError, ResponseTooLargeError, TransportError, http_error
 
 __all__ = [
-    "DEFAULT_CONNECT_TIMEOUT",
-    "DEFAULT_READ_TIMEOUT",
-    "Response",
-    "SealedBody",
-    "TransportSettings",
-    "pool_manager",
-    "send",
+    "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "Response", "SealedBody", "TransportSettings", "is_loopback",
+    "pool_manager", "send",
 ]
 
 #: Seconds to establish a TCP/TLS connection. Generous enough for proxies (the Java SDK's
@@ -68,9 +64,7 @@ class TransportSettings:
             connect, read = override
             return urllib3.Timeout(connect=float(connect), read=float(read))
         if isinstance(override, bool) or not isinstance(override, (int, float)) or override <= 0:
-            raise TypeError(
-                "a request timeout must be a positive number of seconds or a (connect, read) tuple"
-            )
+            raise TypeError("a request timeout must be a positive number of seconds or a (connect, read) tuple")
         return urllib3.Timeout(total=float(override))
 
 
@@ -92,6 +86,11 @@ class Response:
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
 
+    def error(self, where: str) -> HTTPError:
+        """The typed :func:`~flex_ext.errors.http_error` for this (non-2xx) answer to ``where``."""
+        status = self.status
+        return http_error(f"{where} failed with HTTP {status}", status, self.reason, self.text(), self.headers)
+
 
 class SealedBody:
     """Request bytes that carry card data or a transient token.
@@ -112,6 +111,16 @@ class SealedBody:
 
     def __reduce__(self) -> Any:
         raise TypeError("SealedBody holds card data and is not picklable")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's hostname) is this machine: where plain http is tolerable."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _untrusted_certificate(exc: BaseException) -> bool:
@@ -189,13 +198,8 @@ def pool_manager(settings: TransportSettings) -> urllib3.PoolManager:
 
 
 def send(
-    settings: TransportSettings,
-    method: str,
-    url: str,
-    headers: Optional[Mapping[str, str]] = None,
-    body: Union[bytes, SealedBody, None] = None,
-    timeout: TimeoutSpec = None,
-    max_body_bytes: int = 10 * 1024 * 1024,
+    settings: TransportSettings, method: str, url: str, headers: Optional[Mapping[str, str]] = None,
+    body: Union[bytes, SealedBody, None] = None, timeout: TimeoutSpec = None, max_body_bytes: int = 10 * 1024 * 1024,
 ) -> Response:
     """Send one request and read the whole response, with a timeout, without retries.
 
@@ -210,23 +214,11 @@ def send(
     failure: Optional[TransportError] = None
     try:
         raw = pool.request(
-            method.upper(),
-            url,
-            body=body.data if isinstance(body, SealedBody) else body,
-            headers=dict(headers or {}),
-            timeout=settings.timeout(timeout),
-            retries=False,
-            redirect=False,
-            preload_content=False,
+            method.upper(), url, body=body.data if isinstance(body, SealedBody) else body, headers=dict(headers or {}),
+            timeout=settings.timeout(timeout), retries=False, redirect=False, preload_content=False,
         )
         try:
-            declared = raw.length_remaining  # from Content-Length; None when chunked
-            if declared is not None and declared <= max_body_bytes and not raw.headers.get("Content-Encoding"):
-                # http.client reads exactly Content-Length bytes and nothing is decompressed,
-                # so one read is bounded (a compressed body is streamed and counted).
-                data = raw.read()
-            else:
-                data = _read_bounded(raw, max_body_bytes, where)
+            data = _read_bounded(raw, max_body_bytes, where)
         finally:
             raw.release_conn()
     except _Urllib3HTTPError as exc:
@@ -238,7 +230,7 @@ def send(
 
 
 def _read_bounded(raw: Any, max_body_bytes: int, where: str) -> bytes:
-    """Read a response of unknown or excessive declared length, refusing more than the cap."""
+    """Read a response (decompressed, whatever its declared length), refusing more than the cap."""
     chunks = []
     size = 0
     for chunk in raw.stream(65536):
