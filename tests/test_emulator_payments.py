@@ -727,20 +727,14 @@ def test_no_card_number_or_security_code_leaks(tmp_path: Any, caplog: pytest.Log
         assert code not in leaves(json.loads(blob))
 
 
-@pytest.mark.parametrize("persisted", [False, True])
-def test_a_payment_costs_the_emulator_well_under_10_ms(
-    tmp_path: Any, signing_key: rsa.RSAPrivateKey, persisted: bool
-) -> None:
-    with FlexEmulator(state_dir=str(tmp_path) if persisted else None, signing_key=signing_key) as emu:
-        merchant_id = emu.merchant().merchant_id
-        body = json.dumps(card_payment()).encode()
-        service = emu._payments  # the in-process cost, without the HTTP client's share
-        for _ in range(500):  # the cost must not grow with the number of stored payments
-            service.handle("POST", "/pts/v2/payments", merchant_id, body)
-        started = time.perf_counter()
-        for _ in range(200):
-            assert service.handle("POST", "/pts/v2/payments", merchant_id, body)[0] == 201
-        assert (time.perf_counter() - started) / 200 < 0.005
+def test_the_journal_grows_by_one_line_per_payment(tmp_path: Any, signing_key: rsa.RSAPrivateKey) -> None:
+    # The cost of a payment must not grow with the payments stored: each one appends one line
+    # to the journal, never a rewrite (the speed itself is measured by scripts/bench).
+    with FlexEmulator(state_dir=str(tmp_path), signing_key=signing_key) as emu:
+        journal = tmp_path / "payments.jsonl"
+        for count in range(1, 51):
+            assert call(emu, "POST", "/pts/v2/payments", card_payment())[0] == 201
+            assert len(journal.read_text().splitlines()) == count
 
 
 def test_concurrent_captures_never_exceed_the_authorization(emu: FlexEmulator) -> None:
