@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 from .capture_context import CaptureContext, normalize_origin, verify_capture_context
 from .errors import FieldValidationError, HTTPError, InvalidAmountError, JWTValidationError, http_error

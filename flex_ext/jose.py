@@ -15,9 +15,10 @@ import binascii
 import json
 import math
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, NamedTuple, Optional
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 

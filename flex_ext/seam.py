@@ -12,8 +12,9 @@ modules the official SDK had by hand (``CyberSource.logging``, ``CyberSource.uti
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .body import RequestBodyError, request_body, sanitize_for_serialization
 from .errors import ConfigurationError, HTTPError, RequestTimeoutError, TransportError

@@ -14,9 +14,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import HTTPError, JWTValidationError
 from .jose import DEFAULT_LEEWAY_SECONDS, check_time_claims, numeric_date_utc, parse_compact_jwt, verify_signature
