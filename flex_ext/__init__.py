@@ -12,11 +12,15 @@ through :mod:`flex_ext.seam` only.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
+# Not `typing.TYPE_CHECKING`: importing `typing` would double what `import flex_ext` costs.
+# Type checkers treat any `TYPE_CHECKING` name as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .capture_context import CaptureContext, parse_capture_context_unverified, verify_capture_context
     from .client import FlexClient
     from .config import MerchantConfig
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
     from .log_config import LogConfiguration
     from .payments import Card, PaymentResult, PaymentsClient
     from .transient_token import TransientToken
+del TYPE_CHECKING
 
 #: Public name -> the module that defines it (imported on first access).
 _EXPORTS = {
