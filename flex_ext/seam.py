@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .body import RequestBodyError, request_body, sanitize_for_serialization
-from .errors import ConfigurationError, HTTPError, RequestTimeoutError, TransportError
+from .errors import ConfigurationError, HTTPError, RequestTimeoutError, TransportError, http_error_class
 from .log_config import get_logger
 from .transport import TransportSettings, send
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ClientSettings", "ConfigurationError", "HTTPError", "RequestBodyError", "RequestTimeoutError", "TransportError",
-    "TransportSettings", "client_settings", "get_logger", "masked_for_display", "request_body",
+    "TransportSettings", "client_settings", "get_logger", "http_error_class", "masked_for_display", "request_body",
     "sanitize_for_serialization", "send",
 ]
 

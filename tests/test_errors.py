@@ -153,6 +153,28 @@ def test_generated_api_keeps_api_exception_and_its_official_attributes(server: C
     assert error.details == (("fields.paymentInformation.card.number", "Invalid field"),)
 
 
+@pytest.mark.parametrize(("status", "typed"), [
+    (400, BadRequestError), (401, UnauthorizedError), (404, NotFoundError), (409, ConflictError),
+    (429, RateLimitedError), (502, ServerError), (503, ServerError),
+])
+def test_generated_api_errors_are_also_the_typed_errors(server: CaptureServer, status: int, typed: type) -> None:
+    # Official code catches ApiException; new code can catch the typed class of the status.
+    server.reply = Reply(status=status, body=json.dumps(FLEX_400).encode(), headers={"Content-Type": "application/json"})
+    with pytest.raises(typed) as info:
+        CyberSource.FlexAPIApi(config(server.url)).generate_flex_api_capture_context(SESSIONS_BODY)
+    error = info.value
+    assert isinstance(error, ApiException) and type(error).__name__ == "ApiException"
+    assert error.status == status and error.args == ()
+    assert error.details == (("fields.paymentInformation.card.number", "Invalid field"),)
+
+
+def test_generated_api_status_without_a_typed_class_is_a_plain_api_exception(server: CaptureServer) -> None:
+    server.reply = Reply(status=418, body=b"{}", headers={"Content-Type": "application/json"})
+    with pytest.raises(ApiException) as info:
+        CyberSource.FlexAPIApi(config(server.url)).generate_flex_api_capture_context(SESSIONS_BODY)
+    assert type(info.value) is ApiException
+
+
 def test_generated_api_refused_connection_is_not_a_timeout() -> None:
     api = CyberSource.FlexAPIApi(config(f"http://127.0.0.1:{closed_port()}"))
     with pytest.raises(ApiTransportError) as info:

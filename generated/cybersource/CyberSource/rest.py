@@ -72,7 +72,7 @@ class RESTClientObject(object):
         response = RESTResponse(raw)
         logger.debug("%s %s -> %s", method, url.split("?", 1)[0], response.status)
         if not 200 <= response.status <= 299:
-            raise ApiException(http_resp=response)
+            raise _api_exception_class(response.status)(http_resp=response)
         return response
 
     def GET(self, url, headers=None, query_params=None, _preload_content=True, _request_timeout=None):
@@ -141,6 +141,23 @@ class ApiException(seam.HTTPError):
         if self.body:
             error_message += "HTTP response body: {0}\n".format(self.body)
         return error_message
+
+
+_TYPED_EXCEPTIONS = {}
+
+
+def _api_exception_class(status):
+    """ApiException for an HTTP status, and also the library's typed error for it
+    (`flex_ext.errors.BadRequestError` for 400, `ServerError` for 5xx, ...), so that both
+    `except ApiException` (official code) and `except BadRequestError` (new code) catch it."""
+    typed = seam.http_error_class(status)
+    if typed is seam.HTTPError:
+        return ApiException
+    cls = _TYPED_EXCEPTIONS.get(typed)
+    if cls is None:
+        cls = type("ApiException", (ApiException, typed), {"__module__": __name__, "__qualname__": "ApiException"})
+        cls = _TYPED_EXCEPTIONS.setdefault(typed, cls)
+    return cls
 
 
 class ApiTransportError(ApiException, seam.TransportError):
