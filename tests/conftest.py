@@ -10,6 +10,8 @@ for _path in (os.path.join(_ROOT, "generated", "payroc"), os.path.join(_ROOT, "g
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+# The official SDK's own virtualenv, shared by every slow interop test (built once, under a lock).
+from official_sdk import official_sdk_python  # noqa: E402, F401
 
 # ---------------------------------------------------------------------------------------------
 # Property-based fuzzing of the parsers (tests/test_fuzz_parsers.py): a few hundred examples

@@ -856,12 +856,10 @@ main()
 
 
 @pytest.mark.slow
-def test_the_official_sdk_runs_the_checkout_chain_against_the_sandbox(tmp_path: Any) -> None:
+def test_the_official_sdk_runs_the_checkout_chain_against_the_sandbox(tmp_path: Any, official_sdk_python: Any) -> None:
     import subprocess
 
-    from test_official_sdk_interop import _build_venv
-
-    python = _build_venv()
+    python = official_sdk_python
     script = tmp_path / "official_payments.py"
     script.write_text(OFFICIAL_PAYMENTS_SCRIPT, encoding="utf-8")
     with FlexEmulator(tls=True) as emu:

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_official_sdk_interop import SCRIPT_TIMEOUT, official_sdk_python  # noqa: F401 - the fixture
-
 from CyberSource import GenerateCaptureContextRequest, MicroformIntegrationApi
+from official_sdk import SCRIPT_TIMEOUT
+
 from flex_ext.emulator import FlexEmulator
 
 pytestmark = pytest.mark.slow
@@ -84,15 +84,17 @@ results = {
                             os.environ["SAMPLES_TRANSIENT_TOKEN"]),
     "token_reuse": sample("Payments/Payments/payment-with-flex-token.py", "payment_with_flex_token",
                           os.environ["SAMPLES_TRANSIENT_TOKEN"]),
-    "microform": sample("FlexMicroform/generate-capture-context-accept-card.py", "generate_capture_context_accept_card"),
-    "unified_checkout": sample("UnifiedCheckout/generate-unified-checkout.py", "generate_unified_checkout_capture_context"),
+    "microform": sample("FlexMicroform/generate-capture-context-accept-card.py",
+                        "generate_capture_context_accept_card"),
+    "unified_checkout": sample("UnifiedCheckout/generate-unified-checkout.py",
+                               "generate_unified_checkout_capture_context"),
 }
 sys.stdout.write("OFFICIAL_PURCHASE " + json.dumps(results, default=str) + "\n")
 '''
 
 
 @pytest.fixture(scope="module")
-def purchase(official_sdk_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:  # noqa: F811
+def purchase(official_sdk_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     work = tmp_path_factory.mktemp("official-purchase")
     script = work / "purchase.py"
     script.write_text(SCRIPT, encoding="utf-8")
@@ -121,7 +123,8 @@ def purchase(official_sdk_python: Path, tmp_path_factory: pytest.TempPathFactory
         )
         lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
         if done.returncode != 0 or len(lines) != 1:
-            pytest.fail(f"the official purchase failed (exit {done.returncode})\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            pytest.fail(f"the official purchase failed (exit {done.returncode})\n"
+                        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         yield json.loads(lines[0][len(MARKER):]), emulator
 
 

@@ -34,7 +34,7 @@ from urllib.parse import unquote
 from .fields import detect_card_types, luhn_valid
 from .jose import b64url_decode, random_alnum
 
-__all__ = ["PAYMENT_ENDPOINTS", "SETTLEMENT_DELAY", "PaymentService", "route"]
+__all__ = ["PAYMENT_ENDPOINTS", "ROUTES", "SETTLEMENT_DELAY", "PaymentService"]
 
 #: Fault-injection / request-counter names of the sandbox endpoints.
 PAYMENT_ENDPOINTS = (
@@ -124,12 +124,9 @@ _SELF_PATH = {
 }
 
 
-def route(path: str) -> Optional[tuple[str, str]]:
-    """``(endpoint name, allowed method)`` when ``path`` belongs to the sandbox, else None."""
-    for pattern, method, endpoint, _ in _ROUTES:
-        if pattern.fullmatch(path):
-            return endpoint, method
-    return None
+#: The sandbox's entries of the emulator's one route table (``server.ROUTES``): (path
+#: pattern, endpoint name, method). :meth:`PaymentService.handle` picks the handler.
+ROUTES = [(pattern, endpoint, method) for pattern, method, endpoint, _ in _ROUTES]
 
 
 class _Refusal(Exception):
@@ -353,7 +350,7 @@ class PaymentService:
     # -- HTTP entry point -------------------------------------------------------------
 
     def handle(self, method: str, path: str, merchant_id: str, body: bytes) -> Response:
-        """Answer one authenticated request on a path that :func:`route` accepted."""
+        """Answer one authenticated request on a path of :data:`ROUTES`."""
         for pattern, _, _, name in _ROUTES:
             found = pattern.fullmatch(path)
             if found is not None:

@@ -34,7 +34,7 @@ from .jose import parse_json_object
 from .loopback import BodyError, Reply, Request
 from .merchants import Merchant, MerchantRegistry
 from .payments import PAYMENT_ENDPOINTS, PaymentService
-from .payments import route as payment_route
+from .payments import ROUTES as PAYMENT_ROUTES
 from .payroc import PayrocService, payroc_problem
 from .service import FlexService, TokenizationError
 
@@ -45,7 +45,7 @@ _log = logging.getLogger("flex_ext.emulator")
 _INFORMATION_LINK = "https://developer.cybersource.com/api/reference/api-reference.html"
 _AUTH_HEADERS = ("host", "date", "digest", "signature", "authorization", "v-c-merchant-id")
 
-#: (path pattern, endpoint name, method). A pattern's one group is the path parameter.
+#: (path pattern, endpoint name, method). A pattern's first group is the path parameter.
 ROUTES: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"/flex/v2/sessions"), "sessions", "POST"),
     (re.compile(r"/flex/v2/tokens"), "tokens", "POST"),
@@ -55,6 +55,7 @@ ROUTES: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"/uc/v1/sessions"), "uc-sessions", "POST"),
     (re.compile(r"/authorize"), "payroc-authorize", "POST"),
     (re.compile(r"/v1/processing-terminals/([^/]*)/hosted-fields-sessions"), "payroc-sessions", "POST"),
+    *PAYMENT_ROUTES,  # the checkout sandbox: payments, follow-ons, TSS, token data
 ]
 
 
@@ -85,9 +86,6 @@ def _is_payroc(path: str) -> bool:
 def _route(method: str, path: str) -> tuple[Optional[str], str, str]:
     """(endpoint name, path parameter, allowed methods) of a request: the endpoint is None
     when no route has this path, or when routes have it but none for this method (405)."""
-    sandbox = payment_route(path)  # the checkout sandbox keeps its own route table
-    if sandbox is not None:
-        return (sandbox[0], "", method) if sandbox[1] == method else (None, "", sandbox[1])
     allowed = []
     for pattern, endpoint, route_method in ROUTES:
         match = pattern.fullmatch(path)
